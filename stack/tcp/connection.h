@@ -1,0 +1,156 @@
+// One TCP connection (a TCB, RFC 9293 §3.3.1) and the seam between it and the engine.
+// The connection never touches frames: it takes parsed segments (wire::TcpRepr +
+// payload) and `now`, emits segments through a SegmentSink, and reports its next
+// deadline. The engine owns flow lookup, listeners, SYN cookies, IP and ARP.
+// Call order: engine -> on_segment() -> (tcp_input.cc) -> output (tcp_output.cc).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "stack/base/result.h"
+#include "stack/base/seq_num.h"
+#include "stack/base/time.h"
+#include "stack/tcp/tcp_config.h"
+#include "stack/wire/addresses.h"
+#include "stack/wire/tcp.h"
+
+namespace utcp::stack::tcp {
+
+enum class State : std::uint8_t {
+  kClosed, kListen, kSynSent, kSynReceived, kEstablished, kFinWait1, kFinWait2,
+  kCloseWait, kClosing, kLastAck, kTimeWait
+};
+const char* to_string(State s);
+
+// Readiness bits, aggregated until the engine drains them (mTCP's flow-level event
+// aggregation): many segments in one burst become one event per connection.
+namespace events {
+inline constexpr std::uint32_t kReadable = 1u << 0;   // data, FIN or error to read
+inline constexpr std::uint32_t kWritable = 1u << 1;   // send buffer has room
+inline constexpr std::uint32_t kConnected = 1u << 2;  // handshake completed
+inline constexpr std::uint32_t kReadHangup = 1u << 3; // peer sent FIN (EPOLLRDHUP)
+inline constexpr std::uint32_t kHangup = 1u << 4;     // both directions closed (EPOLLHUP)
+inline constexpr std::uint32_t kError = 1u << 5;      // reset, timeout, unreachable (EPOLLERR)
+inline constexpr std::uint32_t kClosed = 1u << 6;     // reached CLOSED: engine may reap
+}  // namespace events
+
+// Where a connection's segments go. The engine implements it by building the frame
+// (Ethernet, IPv4, TCP) around the header and the payload, which may come from the
+// send ring in two pieces. Returns false when no buffer is available: the
+// connection then behaves as if the segment were lost on the wire.
+class SegmentSink {
+ public:
+  virtual ~SegmentSink() = default;
+  virtual bool emit(const wire::FourTuple& tuple, const wire::TcpRepr& repr,
+                    std::span<const std::uint8_t> payload1,
+                    std::span<const std::uint8_t> payload2) = 0;
+};
+
+// What getsockopt(TCP_INFO) needs, in our units.
+struct TcpInfo {
+  State state = State::kClosed;
+  std::uint32_t snd_mss = 0;
+  std::uint32_t rcv_mss = 0;
+  Duration srtt{0};
+  Duration rttvar{0};
+  Duration rto{0};
+  std::uint32_t cwnd_bytes = 0;
+  std::uint32_t ssthresh_bytes = 0;
+  std::uint32_t bytes_in_flight = 0;
+  std::uint32_t snd_wnd = 0;
+  std::uint32_t rcv_wnd = 0;
+  std::uint8_t snd_wscale = 0;
+  std::uint8_t rcv_wscale = 0;
+  bool timestamps = false;
+  bool sack = false;
+  std::uint32_t retransmits_current = 0;  // consecutive RTO backoffs now
+  std::uint64_t total_retransmits = 0;    // segments retransmitted over the lifetime
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t bytes_acked = 0;
+  std::uint64_t bytes_received = 0;
+  std::uint64_t segs_out = 0;
+  std::uint64_t segs_in = 0;
+  std::uint32_t unread_bytes = 0;
+  std::uint32_t unsent_bytes = 0;
+  std::uint32_t ooo_ranges = 0;
+};
+
+// What a SYN cookie could carry of the peer's SYN (RFC 4987 §3.6).
+struct CookieOptions {
+  std::uint16_t mss = 536;
+  bool sack_permitted = false;
+  std::int8_t peer_window_scale = -1;  // -1: none offered
+  bool timestamps = false;
+};
+
+class Connection;
+using ConnectionPtr = std::unique_ptr<Connection>;
+
+class Connection {
+ public:
+  virtual ~Connection() = default;
+
+  // --- creation (the engine picks the tuple and the ISN, RFC 6528) ---
+  // Active open: sends SYN; state SYN-SENT.
+  static ConnectionPtr connect(const TcpConfig& cfg, const SocketOptions& opts,
+                               const wire::FourTuple& tuple, SeqNum iss, Instant now,
+                               SegmentSink& sink);
+  // Passive open from a listener's SYN: sends SYN-ACK; state SYN-RECEIVED.
+  static ConnectionPtr accept_syn(const TcpConfig& cfg, const SocketOptions& opts,
+                                  const wire::FourTuple& tuple, const wire::TcpRepr& syn,
+                                  SeqNum iss, Instant now, SegmentSink& sink);
+  // The final ACK of a handshake whose SYN-ACK carried a cookie; state ESTABLISHED.
+  // iss is the cookie (ack - 1), irs = ack segment's seq - 1.
+  static ConnectionPtr from_cookie(const TcpConfig& cfg, const SocketOptions& opts,
+                                   const wire::FourTuple& tuple, const wire::TcpRepr& ack,
+                                   std::span<const std::uint8_t> payload, SeqNum iss,
+                                   const CookieOptions& peer, Instant now, SegmentSink& sink);
+
+  // --- from the network (RFC 9293 §3.10.7 SEGMENT ARRIVES) ---
+  virtual void on_segment(const wire::TcpRepr& seg, std::span<const std::uint8_t> payload,
+                          Instant now) = 0;
+  // ICMP destination unreachable quoting one of our segments. `quoted_seq` has been
+  // checked by nobody yet: the connection accepts it only within SND.UNA..SND.NXT
+  // (RFC 5927 §4.1). next_hop_mtu != 0 for "fragmentation needed".
+  virtual void on_icmp_unreachable(SeqNum quoted_seq, std::uint8_t code,
+                                   std::uint16_t next_hop_mtu, Instant now) = 0;
+  // True if a new SYN may reuse this TIME-WAIT connection's tuple (RFC 6191 with
+  // timestamps, RFC 1122 §4.2.2.13 without). The engine then drops this connection.
+  virtual bool time_wait_accepts_syn(const wire::TcpRepr& syn) const = 0;
+  // SND.NXT, so a reused tuple gets a higher ISN.
+  virtual SeqNum snd_nxt() const = 0;
+
+  // --- time ---
+  virtual void on_timer(Instant now) = 0;        // call when now >= next_deadline()
+  virtual Instant next_deadline() const = 0;     // kNever when nothing is armed
+
+  // --- from the application ---
+  // Copies into the send buffer; EAGAIN when full, EPIPE after shutdown/close,
+  // ENOTCONN before the handshake has completed, the pending error after a reset.
+  // `more` is MSG_MORE: hold a partial segment like TCP_CORK.
+  virtual Result<std::size_t> send(std::span<const std::uint8_t> data, bool more, Instant now) = 0;
+  // Copies out of the receive buffer; 0 at end of stream; EAGAIN when empty.
+  virtual Result<std::size_t> recv(std::span<std::uint8_t> out, bool peek, Instant now) = 0;
+  virtual Errno shutdown(bool read, bool write, Instant now) = 0;
+  // The application lets go. Graceful FIN, or RST when unread data remains or
+  // SO_LINGER with zero time is set (RFC 9293 §3.10.4, RFC 2525 §2.17).
+  virtual void close(Instant now) = 0;
+  virtual void abort(Instant now) = 0;           // RST now, state CLOSED
+  virtual Errno set_options(const SocketOptions& opts, Instant now) = 0;
+  virtual const SocketOptions& options() const = 0;
+
+  // --- observation ---
+  virtual State state() const = 0;
+  virtual const wire::FourTuple& tuple() const = 0;
+  virtual std::uint32_t take_events() = 0;       // pending readiness bits, then cleared
+  virtual std::uint32_t peek_events() const = 0;
+  virtual std::size_t readable_bytes() const = 0;
+  virtual std::size_t send_space() const = 0;
+  virtual int take_error() = 0;                  // SO_ERROR: pending errno, then cleared
+  virtual TcpInfo info() const = 0;
+};
+
+}  // namespace utcp::stack::tcp

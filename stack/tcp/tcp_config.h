@@ -1,0 +1,54 @@
+// Configuration of the TCP layer: engine-wide defaults (TcpConfig, immutable, passed
+// to constructors) and per-socket options the application sets (SocketOptions).
+// Defaults follow Linux where a program could notice the difference.
+#pragma once
+
+#include <cstdint>
+
+#include "stack/base/time.h"
+
+namespace utcp::stack::tcp {
+
+enum class CcAlgorithm : std::uint8_t { kNewReno, kCubic };
+
+struct TcpConfig {
+  std::uint16_t mtu = 1500;              // IPv4 MTU of the wire; MSS = mtu - 40
+  std::uint32_t default_rcvbuf = 256 * 1024;
+  std::uint32_t default_sndbuf = 256 * 1024;
+  std::uint32_t max_buf = 16 * 1024 * 1024;
+  bool window_scaling = true;            // RFC 7323 §2
+  bool timestamps = true;                // RFC 7323 §3-5
+  bool sack = true;                      // RFC 2018
+  CcAlgorithm cc = CcAlgorithm::kCubic;
+  std::uint32_t initial_cwnd_segments = 10;  // RFC 6928
+  Duration initial_rto = std::chrono::seconds(1);     // RFC 6298 §2.1
+  Duration min_rto = std::chrono::milliseconds(200);  // Linux's floor, configurable
+  Duration max_rto = std::chrono::seconds(120);
+  Duration delayed_ack = std::chrono::milliseconds(40);  // RFC 1122: < 500 ms
+  Duration msl = std::chrono::seconds(30);               // TIME-WAIT lasts 2*MSL
+  Duration persist_min = std::chrono::milliseconds(200);
+  Duration persist_max = std::chrono::seconds(60);
+  std::uint32_t syn_retries = 6;         // Linux tcp_syn_retries
+  std::uint32_t synack_retries = 5;      // Linux tcp_synack_retries
+  std::uint32_t max_retransmits = 15;    // Linux tcp_retries2: then the connection times out
+  std::uint32_t max_ooo_ranges = 64;     // bound on out-of-order holes a receiver tracks
+  std::uint32_t challenge_ack_per_second = 10;  // RFC 5961 §7, per connection
+  std::uint32_t dup_thresh = 3;          // RFC 5681 / RFC 6675 DupThresh
+};
+
+// Per-socket options, settable by the application (setsockopt).
+struct SocketOptions {
+  bool nodelay = false;  // TCP_NODELAY: disable Nagle (RFC 1122 §4.2.3.4)
+  bool cork = false;     // TCP_CORK: only full segments until uncorked
+  bool keepalive = false;
+  Duration keepalive_idle = std::chrono::seconds(7200);
+  Duration keepalive_interval = std::chrono::seconds(75);
+  std::uint32_t keepalive_count = 9;
+  bool linger = false;   // SO_LINGER on ...
+  Duration linger_time{0};  // ... with 0: close() sends RST (abortive close)
+  std::uint32_t rcvbuf = 0;  // 0: TcpConfig default
+  std::uint32_t sndbuf = 0;
+  std::uint16_t user_mss = 0;  // TCP_MAXSEG; 0: from the MTU
+};
+
+}  // namespace utcp::stack::tcp
