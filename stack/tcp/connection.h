@@ -14,6 +14,7 @@
 #include "stack/base/seq_num.h"
 #include "stack/base/time.h"
 #include "stack/tcp/tcp_config.h"
+#include "stack/tcp/tcp_counters.h"
 #include "stack/wire/addresses.h"
 #include "stack/wire/tcp.h"
 
@@ -86,6 +87,14 @@ struct CookieOptions {
   bool timestamps = false;
 };
 
+// What every connection of one engine shares. Owned by the engine, outlives its
+// connections; one core, so no synchronisation.
+struct ConnectionContext {
+  const TcpConfig* cfg = nullptr;
+  SegmentSink* sink = nullptr;
+  TcpCounters* counters = nullptr;
+};
+
 class Connection;
 using ConnectionPtr = std::unique_ptr<Connection>;
 
@@ -95,19 +104,18 @@ class Connection {
 
   // --- creation (the engine picks the tuple and the ISN, RFC 6528) ---
   // Active open: sends SYN; state SYN-SENT.
-  static ConnectionPtr connect(const TcpConfig& cfg, const SocketOptions& opts,
-                               const wire::FourTuple& tuple, SeqNum iss, Instant now,
-                               SegmentSink& sink);
+  static ConnectionPtr connect(const ConnectionContext& ctx, const SocketOptions& opts,
+                               const wire::FourTuple& tuple, SeqNum iss, Instant now);
   // Passive open from a listener's SYN: sends SYN-ACK; state SYN-RECEIVED.
-  static ConnectionPtr accept_syn(const TcpConfig& cfg, const SocketOptions& opts,
+  static ConnectionPtr accept_syn(const ConnectionContext& ctx, const SocketOptions& opts,
                                   const wire::FourTuple& tuple, const wire::TcpRepr& syn,
-                                  SeqNum iss, Instant now, SegmentSink& sink);
+                                  SeqNum iss, Instant now);
   // The final ACK of a handshake whose SYN-ACK carried a cookie; state ESTABLISHED.
   // iss is the cookie (ack - 1), irs = ack segment's seq - 1.
-  static ConnectionPtr from_cookie(const TcpConfig& cfg, const SocketOptions& opts,
+  static ConnectionPtr from_cookie(const ConnectionContext& ctx, const SocketOptions& opts,
                                    const wire::FourTuple& tuple, const wire::TcpRepr& ack,
                                    std::span<const std::uint8_t> payload, SeqNum iss,
-                                   const CookieOptions& peer, Instant now, SegmentSink& sink);
+                                   const CookieOptions& peer, Instant now);
 
   // --- from the network (RFC 9293 §3.10.7 SEGMENT ARRIVES) ---
   virtual void on_segment(const wire::TcpRepr& seg, std::span<const std::uint8_t> payload,

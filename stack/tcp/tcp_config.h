@@ -6,10 +6,9 @@
 #include <cstdint>
 
 #include "stack/base/time.h"
+#include "stack/cc/algorithm.h"
 
 namespace utcp::stack::tcp {
-
-enum class CcAlgorithm : std::uint8_t { kNewReno, kCubic };
 
 struct TcpConfig {
   std::uint16_t mtu = 1500;              // IPv4 MTU of the wire; MSS = mtu - 40
@@ -19,7 +18,7 @@ struct TcpConfig {
   bool window_scaling = true;            // RFC 7323 §2
   bool timestamps = true;                // RFC 7323 §3-5
   bool sack = true;                      // RFC 2018
-  CcAlgorithm cc = CcAlgorithm::kCubic;
+  cc::Algorithm cc = cc::Algorithm::kCubic;
   std::uint32_t initial_cwnd_segments = 10;  // RFC 6928
   Duration initial_rto = std::chrono::seconds(1);     // RFC 6298 §2.1
   Duration min_rto = std::chrono::milliseconds(200);  // Linux's floor, configurable
