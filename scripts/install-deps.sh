@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what building and testing utcp needs on Debian 12, and nothing when it is
+# all there already (so the README's commands stay fast on a prepared machine).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config   # the build
+  catch2                                         # unit tests (Catch2 v2)
+  libbenchmark-dev                               # micro-benchmarks (bench/)
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "utcp: missing packages: ${missing[*]} (run as root to install them)" >&2
+  exit 1
+fi
+echo "utcp: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
