@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config   # the build
   catch2                                         # unit tests (Catch2 v2)
   libbenchmark-dev                               # micro-benchmarks (bench/)
+  libdpdk-dev dpdk libnuma-dev                   # dpdk_io/, utcpd
 )
 
 missing=()
