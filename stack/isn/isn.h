@@ -1,0 +1,33 @@
+// Initial sequence numbers (RFC 6528 §3) and ephemeral port offsets (RFC 6056 §3.3.3),
+// both keyed with SipHash-2-4 so that an off-path attacker cannot predict them.
+// Invariant: for a fixed secret and tuple, isn() advances by exactly 1 per 4 us.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "stack/base/seq_num.h"
+#include "stack/base/time.h"
+#include "stack/wire/addresses.h"
+
+namespace utcp::stack::isn {
+
+using Secret = std::array<std::uint8_t, 16>;
+
+// RFC 6528 §3: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), where
+// M is a 4-microsecond timer and F is SipHash-2-4.
+class IsnGenerator {
+ public:
+  explicit IsnGenerator(const Secret& secret) : secret_(secret) {}
+  SeqNum isn(const wire::FourTuple& tuple, Instant now) const;
+
+ private:
+  Secret secret_;
+};
+
+// RFC 6056 §3.3.3 (algorithm 3): offset = F(local_IP, remote_IP, remote_port, secret),
+// the per-destination start of the ephemeral port search.
+std::uint16_t ephemeral_port_offset(const Secret& secret, wire::Ipv4Addr local,
+                                    wire::Endpoint remote);
+
+}  // namespace utcp::stack::isn
