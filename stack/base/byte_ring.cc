@@ -64,8 +64,10 @@ void ByteRing::consume(std::size_t n) {
   assert(n <= size_);
   n = std::min(n, size_);
   size_ -= n;
-  // An empty ring restarts at 0 so that later pushes stay contiguous longer.
-  head_ = size_ == 0 ? 0 : index(n);
+  // The head only ever moves by what was consumed, also when the ring empties:
+  // bytes stored past the tail by write_at() (out-of-order TCP data) keep their
+  // place relative to it.
+  head_ = capacity_ == 0 ? 0 : index(n);
 }
 
 std::pair<ByteRing::Piece, ByteRing::Piece> ByteRing::view(std::size_t offset,

@@ -136,8 +136,9 @@ class Connection {
   virtual Instant next_deadline() const = 0;     // kNever when nothing is armed
 
   // --- from the application ---
-  // Copies into the send buffer; EAGAIN when full, EPIPE after shutdown/close,
-  // ENOTCONN before the handshake has completed, the pending error after a reset.
+  // Copies into the send buffer; EAGAIN when full or while the handshake is still in
+  // progress (Linux waits in sk_stream_wait_connect), EPIPE after shutdown/close, the
+  // pending error after a reset or timeout.
   // `more` is MSG_MORE: hold a partial segment like TCP_CORK.
   virtual Result<std::size_t> send(std::span<const std::uint8_t> data, bool more, Instant now) = 0;
   // Copies out of the receive buffer; 0 at end of stream; EAGAIN when empty.

@@ -19,6 +19,10 @@ namespace utcp::stack::tcp {
 // (smallest shift whose 65535 << shift covers the buffer; at most 14, RFC 7323 §2.3).
 std::uint8_t receive_window_scale(std::uint32_t rcvbuf);
 
+// The receive buffer a socket gets: SO_RCVBUF when set (capped at max_buf), else
+// the configured default. The SYN's window and window scale derive from it.
+std::uint32_t receive_buffer_size(const TcpConfig& cfg, const SocketOptions& opts);
+
 // Our MSS option value for this configuration and socket (MTU - 40, or TCP_MAXSEG).
 std::uint16_t advertised_mss(const TcpConfig& cfg, const SocketOptions& opts);
 

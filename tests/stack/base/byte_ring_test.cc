@@ -89,6 +89,22 @@ TEST_CASE("ByteRing write_at stores past the tail and commit makes it readable",
   CHECK(joined(ring.view(0, 12)) == iota_bytes(12, 0));
 }
 
+// Regression: draining the readable bytes used to move the head back to 0, so bytes
+// already stored past the tail (a TCP receiver's out-of-order data) were read from
+// the wrong place once the hole filled.
+TEST_CASE("ByteRing keeps bytes stored past the tail when the readable part drains",
+          "[byte_ring]") {
+  ByteRing ring(16);
+  ring.push(iota_bytes(6, 0));
+  CHECK(ring.write_at(2, iota_bytes(3, 8)) == 3);  // 8..10 arrive before 6..7
+  std::vector<std::uint8_t> out(6);
+  CHECK(ring.pop(out) == 6);  // the application reads everything in order
+  CHECK(ring.empty());
+  CHECK(ring.write_at(0, iota_bytes(2, 6)) == 2);  // the hole fills
+  ring.commit(5);
+  CHECK(joined(ring.view(0, 5)) == iota_bytes(5, 6));
+}
+
 TEST_CASE("ByteRing write_at clamps to free space", "[byte_ring]") {
   ByteRing ring(10);
   ring.push(iota_bytes(4, 0));

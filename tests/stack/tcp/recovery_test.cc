@@ -1,0 +1,188 @@
+// Loss recovery: fast retransmit on DupThresh duplicate ACKs (RFC 5681 §3.2), NewReno
+// partial ACKs (RFC 6582 §3.2), SACK-based recovery (RFC 6675 §5), SACK validation.
+#include "tests/stack/tcp/harness.h"
+
+namespace utcp::stack::tcp::test {
+
+namespace {
+constexpr std::uint32_t kMss = 1460;
+
+// Sends n full segments from the application and drops what the connection emitted.
+void send_segments(Harness& h, int n) {
+  h.app_send(pattern(static_cast<std::size_t>(n) * kMss));
+  for (int i = 0; i < n; ++i) {
+    REQUIRE(h.pop().payload.size() == kMss);
+  }
+  h.expect_nothing_sent();
+}
+
+void dup_ack(Harness& h, std::initializer_list<wire::SackBlock> blocks = {}) {
+  wire::TcpRepr a = h.seg();
+  for (const auto& b : blocks) {
+    a.options.sack[a.options.sack_count++] = b;
+  }
+  h.inject(a);
+}
+
+wire::SackBlock block(const Harness& h, int from_seg, int to_seg) {
+  return {h.local_seq + from_seg * kMss, h.local_seq + to_seg * kMss};
+}
+}  // namespace
+
+// ===================== NewReno (no SACK) =====================
+
+TEST_CASE("three duplicate ACKs trigger a fast retransmit of SND.UNA", "[tcp][recovery][newreno]") {
+  Harness h;
+  h.established();
+  send_segments(h, 6);
+  dup_ack(h);
+  dup_ack(h);
+  h.expect_nothing_sent();
+  dup_ack(h);
+  const Sent r = h.pop();
+  CHECK(r.repr.seq == h.local_seq);
+  CHECK(r.payload.size() == kMss);
+  h.expect_nothing_sent();
+  CHECK(h.counters.fast_retransmits == 1);
+  CHECK(h.counters.dup_acks_in == 3);
+  CHECK(h.conn->info().ssthresh_bytes == 3 * kMss);  // FlightSize / 2
+  CHECK(h.conn->info().cwnd_bytes == 6 * kMss);      // ssthresh + 3 SMSS
+}
+
+TEST_CASE("a duplicate ACK carrying data or a window change is not a dupack",
+          "[tcp][recovery][newreno]") {
+  Harness h;
+  h.established();
+  send_segments(h, 6);
+  for (int i = 0; i < 3; ++i) {
+    h.peer_send(bytes("x"));
+  }
+  h.peer_ack(h.local_seq, 60000);
+  h.peer_ack(h.local_seq, 50000);
+  h.drop_sent();
+  CHECK(h.counters.fast_retransmits == 0);
+}
+
+TEST_CASE("NewReno: a partial ACK retransmits the next hole at once", "[tcp][recovery][newreno]") {
+  Harness h;
+  h.established();
+  send_segments(h, 6);
+  for (int i = 0; i < 3; ++i) dup_ack(h);
+  h.pop();
+  // Segments 0 and 3 were lost: the retransmission of 0 brings an ACK up to 3.
+  h.peer_ack(h.local_seq + 3 * kMss);
+  const Sent r = h.pop();
+  CHECK(r.repr.seq == h.local_seq);
+  CHECK(r.payload.size() == kMss);
+  CHECK(h.counters.fast_retransmits == 1);  // still the same recovery
+  // The full ACK ends recovery: cwnd = min(ssthresh, FlightSize + SMSS).
+  h.drop_sent();
+  h.peer_ack(h.local_seq + 3 * kMss);
+  CHECK(h.conn->info().cwnd_bytes <= h.conn->info().ssthresh_bytes);
+}
+
+TEST_CASE("further duplicate ACKs inflate the window and release new data",
+          "[tcp][recovery][newreno]") {
+  Harness h;
+  h.established();
+  h.app_send(pattern(20 * kMss));
+  for (int i = 0; i < 10; ++i) h.pop();
+  for (int i = 0; i < 3; ++i) dup_ack(h);
+  CHECK(h.pop().repr.seq == h.local_seq);  // the fast retransmit
+  // cwnd = 5 + 3 = 8 SMSS < 10 in flight: nothing new yet.
+  h.expect_nothing_sent();
+  dup_ack(h);
+  dup_ack(h);
+  h.expect_nothing_sent();
+  dup_ack(h);  // cwnd = 11 SMSS
+  CHECK(h.pop().repr.seq == h.local_seq + 10 * kMss);
+  h.expect_nothing_sent();
+}
+
+// ===================== SACK (RFC 6675) =====================
+
+TEST_CASE("SACK recovery retransmits exactly the holes", "[tcp][recovery][sack]") {
+  Harness h;
+  h.peer.sack = true;
+  h.established();
+  send_segments(h, 10);
+  // Segments 0 and 4 are lost; the peer SACKs everything else as it arrives.
+  dup_ack(h, {block(h, 1, 2)});
+  dup_ack(h, {block(h, 1, 3)});
+  h.expect_nothing_sent();
+  dup_ack(h, {block(h, 1, 4)});
+  std::vector<std::uint32_t> resent;  // in segments from SND.UNA
+  auto collect = [&] {
+    while (h.sent_count() > 0) {
+      const Sent s = h.pop();
+      CHECK(s.payload.size() == kMss);
+      resent.push_back(static_cast<std::uint32_t>(s.repr.seq - h.local_seq) / kMss);
+    }
+  };
+  collect();
+  CHECK(resent == std::vector<std::uint32_t>{0});
+  for (int top = 6; top <= 10; ++top) {
+    dup_ack(h, {block(h, 5, top), block(h, 1, 4)});
+    collect();
+  }
+  CHECK(resent == std::vector<std::uint32_t>{0, 4});
+  CHECK(h.counters.fast_retransmits == 1);
+  CHECK(h.counters.retransmits == 2);
+  // The ACK for everything ends recovery.
+  h.peer_ack(h.local_seq + 10 * kMss);
+  h.expect_nothing_sent();
+  CHECK(h.conn->info().cwnd_bytes == h.conn->info().ssthresh_bytes);
+}
+
+TEST_CASE("SACK blocks outside [SND.UNA, SND.NXT] are ignored and counted", "[tcp][recovery][sack]") {
+  Harness h;
+  h.peer.sack = true;
+  h.established();
+  send_segments(h, 4);
+  dup_ack(h, {{h.local_seq + 10 * kMss, h.local_seq + 11 * kMss}});
+  dup_ack(h, {{h.local_seq - 100, h.local_seq - 50}});
+  dup_ack(h, {{h.local_seq + 3 * kMss, h.local_seq + 5 * kMss}});
+  CHECK(h.counters.sack_blocks_ignored == 3);
+  CHECK(h.counters.fast_retransmits == 0);
+  h.expect_nothing_sent();
+}
+
+TEST_CASE("the receiver reports out-of-order data in SACK blocks, most recent first",
+          "[tcp][sack][ooo]") {
+  Harness h;
+  h.peer.sack = true;
+  h.established();
+  wire::TcpRepr s = h.seg();
+  s.seq = h.remote_seq + 100;
+  h.inject(s, pattern(50));
+  s.seq = h.remote_seq + 300;
+  h.inject(s, pattern(50));
+  h.pop();
+  const Sent a = h.pop();
+  REQUIRE(a.repr.options.sack_count == 2);
+  CHECK(a.repr.options.sack[0] == wire::SackBlock{h.remote_seq + 300, h.remote_seq + 350});
+  CHECK(a.repr.options.sack[1] == wire::SackBlock{h.remote_seq + 100, h.remote_seq + 150});
+  CHECK(a.repr.ack == h.remote_seq);
+  h.peer_send(pattern(100));  // fills the first hole
+  const Sent b = h.pop();
+  CHECK(b.repr.ack == h.remote_seq + 50);
+  REQUIRE(b.repr.options.sack_count == 1);
+  CHECK(b.repr.options.sack[0] == wire::SackBlock{h.remote_seq + 200, h.remote_seq + 250});
+}
+
+TEST_CASE("an RTO during recovery clears the scoreboard and resends from SND.UNA",
+          "[tcp][recovery][sack][rto]") {
+  Harness h;
+  h.peer.sack = true;
+  h.established();
+  send_segments(h, 6);
+  for (int i = 0; i < 3; ++i) dup_ack(h, {block(h, 1, 2 + i)});
+  h.drop_sent();
+  h.advance(1s);
+  const Sent r = h.pop();
+  CHECK(r.repr.seq == h.local_seq);
+  h.expect_nothing_sent();
+  CHECK(h.conn->info().cwnd_bytes == kMss);
+}
+
+}  // namespace utcp::stack::tcp::test
