@@ -20,6 +20,7 @@ constexpr Duration kPawsIdle = std::chrono::hours(24 * 24);
 void TcpConnection::on_segment(const wire::TcpRepr& seg, std::span<const std::uint8_t> payload,
                                Instant now) {
   ++segs_in_;
+  ++ctx_.counters->segs_in;
   switch (state_) {
     case State::kClosed:
     case State::kListen:

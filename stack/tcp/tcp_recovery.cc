@@ -3,6 +3,7 @@
 // §5) when SACK was negotiated, NewReno (RFC 6582 §3.2) otherwise, ICMP errors
 // (RFC 5927 §4.1, RFC 1122 §4.2.3.9). Invariant: in_recovery_ implies recover_valid_.
 #include <algorithm>
+#include <optional>
 
 #include "stack/tcp/connection_impl.h"
 
@@ -39,18 +40,24 @@ IcmpError icmp_error(std::uint8_t code) {
 }  // namespace
 
 void TcpConnection::take_rtt_sample(const wire::TcpRepr& seg, Instant now, Duration& rtt) {
+  // A zero sample is a real measurement (a fast LAN, or virtual time). Dropping it
+  // would keep only the large ones, e.g. an ACK that echoes the timestamp of the
+  // segment before a hole (RFC 7323 §4.3), and bias SRTT and the RTO upwards.
+  std::optional<Duration> sample;
   if (rtt_timing_ && seg.ack > rtt_seq_) {
-    rtt = now - rtt_start_;  // the timed segment was never retransmitted (Karn)
+    sample = now - rtt_start_;  // the timed segment was never retransmitted (Karn)
     rtt_timing_ = false;
   } else if (tcb_.ts_ok && seg.options.timestamps && seg.options.timestamps->tsecr != 0) {
     // RFC 7323 §4.1 RTTM: this ACK advances the left edge; TSecr echoes our clock.
+    // A TSecr ahead of our clock is bogus and gives no sample.
     const auto ms = static_cast<std::int32_t>(tsval(now) - seg.options.timestamps->tsecr);
-    if (ms > 0) {
-      rtt = std::chrono::milliseconds(ms);
+    if (ms >= 0) {
+      sample = std::chrono::milliseconds(ms);
     }
   }
-  if (rtt > Duration::zero()) {
-    rtt_.on_sample(rtt);
+  if (sample) {
+    rtt_.on_sample(*sample);
+    rtt = *sample;
   }
 }
 

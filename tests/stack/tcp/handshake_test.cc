@@ -131,3 +131,16 @@ TEST_CASE("send MSS is the smaller of the peer's and ours, less 12 with timestam
 }
 
 }  // namespace utcp::stack::tcp::test
+
+namespace utcp::stack::tcp::test {
+
+TEST_CASE("segments in and out are counted engine-wide", "[tcp][counters]") {
+  Harness h;
+  h.established();  // SYN via accept_syn, then the final ACK through on_segment
+  CHECK(h.counters.segs_in == 1);
+  CHECK(h.counters.segs_out == 1);  // the SYN-ACK
+  h.inject(h.seg());
+  CHECK(h.counters.segs_in == 2);
+}
+
+}  // namespace utcp::stack::tcp::test

@@ -211,6 +211,7 @@ void Harness::syn_received() {
 
 void Harness::established() {
   syn_received();
+  advance(handshake_rtt);
   inject(seg());
   REQUIRE(conn->state() == State::kEstablished);
   expect_nothing_sent();

@@ -84,6 +84,9 @@ class Harness {
   void established_active();
   void syn_received();
   void established();
+  // Time between our SYN-ACK and the peer's ACK in established(): the handshake's
+  // RTT sample (RFC 6298 §2.2).
+  Duration handshake_rtt{0};
   void fin_wait_1();
   void fin_wait_2();
   void close_wait();

@@ -188,7 +188,7 @@ TEST_CASE("RTT is measured from TSecr (RFC 7323 §4)", "[tcp][paws][rtt]") {
   h.pop();
   h.advance(30ms);
   h.peer_ack(h.local_seq + 1);
-  CHECK(h.conn->info().srtt == 30ms);
+  CHECK(h.conn->info().srtt == 3750us);  // 7/8 * 0 (handshake) + 1/8 * 30 ms
 }
 
 }  // namespace utcp::stack::tcp::test

@@ -8,6 +8,9 @@ namespace utcp::stack::tcp::test {
 
 TEST_CASE("RTO retransmits the first segment and backs off", "[tcp][rto]") {
   Harness h;
+  // The handshake measured an RTT of 0, so the RTO sits at its floor; a 1 s floor
+  // keeps the backoff arithmetic below readable.
+  h.cfg.min_rto = 1s;
   h.established();
   h.app_send(bytes("abc"));
   const Sent first = h.pop();
@@ -28,6 +31,9 @@ TEST_CASE("RTO retransmits the first segment and backs off", "[tcp][rto]") {
 
 TEST_CASE("RTO resends from SND.UNA under a one-segment window", "[tcp][rto]") {
   Harness h;
+  // The handshake measured an RTT of 0, so the RTO sits at its floor; a 1 s floor
+  // keeps the backoff arithmetic below readable.
+  h.cfg.min_rto = 1s;
   h.established();
   h.app_send(pattern(4 * 1460));
   for (int i = 0; i < 4; ++i) h.pop();
@@ -45,6 +51,9 @@ TEST_CASE("RTO resends from SND.UNA under a one-segment window", "[tcp][rto]") {
 TEST_CASE("the connection gives up after max_retransmits with ETIMEDOUT", "[tcp][rto]") {
   Harness h;
   h.cfg.max_retransmits = 4;
+  // The handshake measured an RTT of 0, so the RTO sits at its floor; a 1 s floor
+  // keeps the backoff arithmetic below readable.
+  h.cfg.min_rto = 1s;
   h.established();
   h.app_send(bytes("abc"));
   h.pop();
@@ -61,6 +70,9 @@ TEST_CASE("the connection gives up after max_retransmits with ETIMEDOUT", "[tcp]
 
 TEST_CASE("Karn: a retransmitted segment gives no RTT sample", "[tcp][rto][karn]") {
   Harness h;
+  // The handshake measured an RTT of 0, so the RTO sits at its floor; a 1 s floor
+  // keeps the backoff arithmetic below readable.
+  h.cfg.min_rto = 1s;
   h.established();
   h.app_send(bytes("abc"));
   h.pop();
@@ -74,17 +86,14 @@ TEST_CASE("Karn: a retransmitted segment gives no RTT sample", "[tcp][rto][karn]
   h.pop();
   h.advance(40ms);
   h.peer_ack(h.local_seq + 1);
-  CHECK(h.conn->info().srtt == 40ms);
-  CHECK(h.conn->info().rto == h.cfg.min_rto);  // 40 + 4*20 ms < the 200 ms floor
+  CHECK(h.conn->info().srtt == 5ms);  // 7/8 * 0 (handshake) + 1/8 * 40 ms, RFC 6298 §2.3
+  CHECK(h.conn->info().rto == h.cfg.min_rto);
 }
 
 TEST_CASE("the RTO follows the measured RTT", "[tcp][rto]") {
   Harness h;
+  h.handshake_rtt = 300ms;
   h.established();
-  h.app_send(bytes("a"));
-  h.pop();
-  h.advance(300ms);
-  h.peer_ack(h.local_seq + 1);
   CHECK(h.conn->info().rto == 300ms + 4 * 150ms);  // SRTT + 4 * RTTVAR (RFC 6298 §2.2)
   h.app_send(bytes("b"));
   h.pop();
@@ -147,6 +156,9 @@ TEST_CASE("a zero window held for 10 minutes: probes back off to persist_max, th
           "survives and resumes",
           "[tcp][persist]") {
   Harness h;
+  // The handshake measured an RTT of 0, so the RTO sits at its floor; a 1 s floor
+  // keeps the backoff arithmetic below readable.
+  h.cfg.min_rto = 1s;
   h.established();
   h.peer_ack(h.local_seq, 0);
   h.app_send(pattern(100));
