@@ -8,6 +8,7 @@ packages=(
   catch2                                         # unit tests (Catch2 v2)
   libbenchmark-dev                               # micro-benchmarks (bench/)
   libdpdk-dev dpdk libnuma-dev                   # dpdk_io/, utcpd
+  iproute2 iputils-ping                          # integration tests: netns, veth, ping
 )
 
 missing=()
