@@ -3,25 +3,25 @@
 // a rule falls through to engine 0, where the stack counts and drops it.
 #include "dpdk_io/steering.h"
 
+#include "stack/wire/arp.h"
+#include "stack/wire/byte_order.h"
+#include "stack/wire/ethernet.h"
 #include "stack/wire/icmp.h"
+#include "stack/wire/ipv4.h"
 
 namespace utcp::dpdk_io {
 namespace {
 
-constexpr std::size_t kEthLen = 14;
-constexpr std::uint16_t kEtherIpv4 = 0x0800;
-constexpr std::uint16_t kEtherArp = 0x0806;
-constexpr std::uint8_t kProtoIcmp = 1;
-constexpr std::uint8_t kProtoTcp = 6;
-constexpr std::uint16_t kArpReply = 2;
+namespace wire = stack::wire;
 
+constexpr std::size_t kEthLen = wire::kEthernetHeaderLen;
+
+// Callers have checked the length: these read inside `b`.
 std::uint16_t be16(std::span<const std::uint8_t> b, std::size_t at) {
-  return static_cast<std::uint16_t>((b[at] << 8) | b[at + 1]);
+  return wire::load_be16(b.data() + at);
 }
-
 std::uint32_t be32(std::span<const std::uint8_t> b, std::size_t at) {
-  return (std::uint32_t{b[at]} << 24) | (std::uint32_t{b[at + 1]} << 16) |
-         (std::uint32_t{b[at + 2]} << 8) | b[at + 3];
+  return wire::load_be32(b.data() + at);
 }
 
 bool is_icmp_error(std::uint8_t type) {
@@ -46,15 +46,15 @@ SteerTarget Steering::classify(std::span<const std::uint8_t> frame,
   if (frame.size() < kEthLen) return to_zero;
   const std::uint16_t ethertype = be16(frame, 12);
 
-  if (ethertype == kEtherArp) {
+  if (ethertype == wire::ethertype::kArp) {
     // RFC 826 packet: op at 6, sender IP at 14, target IP at 24.
     if (frame.size() < kEthLen + 28) return to_zero;
-    const bool reply = be16(frame, kEthLen + 6) == kArpReply;
+    const bool reply = be16(frame, kEthLen + 6) == static_cast<std::uint16_t>(wire::ArpOp::kReply);
     const bool gratuitous = be32(frame, kEthLen + 14) == be32(frame, kEthLen + 24);
     if (reply || gratuitous) to_zero.kind = SteerTarget::Kind::kAllEngines;
     return to_zero;
   }
-  if (ethertype != kEtherIpv4 || frame.size() < kEthLen + 20) return to_zero;
+  if (ethertype != wire::ethertype::kIpv4 || frame.size() < kEthLen + 20) return to_zero;
 
   const std::span<const std::uint8_t> ip = frame.subspan(kEthLen);
   const std::size_t ihl = std::size_t{ip[0] & 0x0fu} * 4;
@@ -63,10 +63,10 @@ SteerTarget Steering::classify(std::span<const std::uint8_t> frame,
   // fragments anyway (we send DF and clamp the MSS).
   if ((be16(ip, 6) & 0x3fffu) != 0) return to_zero;
   const std::uint8_t proto = ip[9];
-  const stack::wire::Ipv4Addr src{be32(ip, 12)}, dst{be32(ip, 16)};
+  const wire::Ipv4Addr src{be32(ip, 12)}, dst{be32(ip, 16)};
   const std::span<const std::uint8_t> l4 = ip.subspan(ihl);
 
-  if (proto == kProtoTcp) {
+  if (proto == wire::ip_protocol::kTcp) {
     if (l4.size() < 4) return to_zero;
     SteerTarget t = tcp_hash != nullptr
                         ? for_hash(*tcp_hash)
@@ -75,8 +75,8 @@ SteerTarget Steering::classify(std::span<const std::uint8_t> frame,
     t.is_tcp = true;
     return t;
   }
-  if (proto == kProtoIcmp && l4.size() >= stack::wire::kIcmpHeaderLen && is_icmp_error(l4[0])) {
-    if (auto quoted = stack::wire::parse_quoted_tcp(l4.subspan(stack::wire::kIcmpHeaderLen))) {
+  if (proto == wire::ip_protocol::kIcmp && l4.size() >= wire::kIcmpHeaderLen && is_icmp_error(l4[0])) {
+    if (auto quoted = wire::parse_quoted_tcp(l4.subspan(wire::kIcmpHeaderLen))) {
       // The key is symmetric, so the quoted (outgoing) direction hashes like replies.
       SteerTarget t = for_hash(stack::rss::hash_ipv4_tcp(key_, quoted->src, quoted->dst,
                                                          quoted->src_port, quoted->dst_port));
