@@ -9,6 +9,7 @@ packages=(
   libbenchmark-dev                               # micro-benchmarks (bench/)
   libdpdk-dev dpdk libnuma-dev                   # dpdk_io/, utcpd
   iproute2 iputils-ping                          # integration tests: netns, veth, ping
+  curl socat python3 procps                      # integration tests: clients, process stats
 )
 
 missing=()

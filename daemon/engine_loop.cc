@@ -1,0 +1,162 @@
+// The engine threads (read engine_loop.h first). Loop: poll the engine, run the
+// services, answer a snapshot request, then (IdlePolicy) spin or sleep with the
+// prepare_sleep / epoll_wait / finish_sleep protocol of dpdk_port.h.
+// On stop: reset open connections, poll until the RSTs left, publish the final counters.
+#include "daemon/engine_loop.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <memory>
+
+#include "daemon/core/idle_policy.h"
+#include "daemon/core/services.h"
+#include "stack/engine/engine.h"
+#include "stack/io/fault_injector.h"
+
+namespace utcp::daemon {
+namespace {
+
+constexpr int kShutdownPolls = 1000;  // bound on polls that flush the final RSTs
+
+stack::Instant clock_now() {
+  using namespace std::chrono;
+  return stack::instant_from_us(
+      duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count());
+}
+
+}  // namespace
+
+EngineLoops::EngineLoops(dpdk_io::Port& port, const Options& opts,
+                         const stack::isn::Secret& secret)
+    : port_(port), opts_(opts), secret_(secret), count_(port.info().queues),
+      snapshots_(count_), served_(count_, 0), exited_(count_, false) {
+  for (std::uint16_t e = 0; e < count_; ++e) {
+    wake_fds_.push_back(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  }
+}
+
+EngineLoops::~EngineLoops() {
+  if (started_) stop();
+  for (int fd : wake_fds_) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+bool EngineLoops::start(std::string* error) {
+  for (int fd : wake_fds_) {
+    if (fd < 0) {
+      *error = "eventfd failed";
+      return false;
+    }
+  }
+  started_ = port_.start_engines([this](std::uint16_t e) { run(e); }, error);
+  return started_;
+}
+
+void EngineLoops::wake(std::uint16_t e) {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const ssize_t w = ::write(wake_fds_[e], &one, sizeof one);
+}
+
+void EngineLoops::publish(std::uint16_t e, CounterSnapshot snap, std::uint64_t generation) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    snapshots_[e] = std::move(snap);
+    served_[e] = generation;
+  }
+  published_cv_.notify_all();
+}
+
+std::vector<std::optional<CounterSnapshot>> EngineLoops::collect(std::chrono::milliseconds timeout) {
+  const std::uint64_t gen = requested_.fetch_add(1) + 1;
+  for (std::uint16_t e = 0; e < count_; ++e) wake(e);
+  std::unique_lock<std::mutex> lock(mu_);
+  published_cv_.wait_for(lock, timeout, [&] {
+    for (std::uint16_t e = 0; e < count_; ++e) {
+      if (served_[e] < gen && !exited_[e]) return false;
+    }
+    return true;
+  });
+  std::vector<std::optional<CounterSnapshot>> out(count_);
+  for (std::uint16_t e = 0; e < count_; ++e) {
+    if (served_[e] >= gen || exited_[e]) out[e] = snapshots_[e];
+  }
+  return out;
+}
+
+std::vector<CounterSnapshot> EngineLoops::stop() {
+  stop_.store(true);
+  for (std::uint16_t e = 0; e < count_; ++e) wake(e);
+  if (started_) port_.wait_engines();
+  started_ = false;
+  std::lock_guard<std::mutex> lock(mu_);
+  return snapshots_;
+}
+
+void EngineLoops::run(std::uint16_t e) {
+  stack::io::PacketIo* io = &port_.queue(e);
+  std::unique_ptr<stack::io::FaultInjector> fault;
+  if (opts_.fault) {
+    stack::io::FaultSpec spec = *opts_.fault;
+    spec.seed += e;  // engines draw different faults from one --fault seed
+    fault = std::make_unique<stack::io::FaultInjector>(*io, spec);
+    io = fault.get();
+  }
+  stack::Instant now = clock_now();
+  auto engine = std::make_unique<stack::engine::Engine>(
+      engine_config(opts_, e, count_, port_.rss_key(), port_.reta(), secret_), *io, now);
+  std::string error;
+  Services services(*engine, {opts_.echo_port, opts_.discard_port, opts_.http_port}, &error);
+  if (!error.empty()) std::fprintf(stderr, "utcpd: engine %u: %s\n", e, error.c_str());
+
+  const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ::epoll_ctl(ep, EPOLL_CTL_ADD, port_.wakeup_fd(e), &ev);
+  ::epoll_ctl(ep, EPOLL_CTL_ADD, wake_fds_[e], &ev);
+
+  IdlePolicy idle({.busy_poll = opts_.poll == PollMode::kBusy,
+                   .rx_interrupts = port_.info().engines[e].rx_interrupt});
+  std::uint64_t served = 0;
+  while (!stop_.load(std::memory_order_relaxed)) {
+    now = clock_now();
+    std::size_t work = engine->poll(now);
+    work += services.run(now);
+    if (const std::uint64_t want = requested_.load(std::memory_order_acquire); want != served) {
+      served = want;
+      publish(e, snapshot(engine->counters(), services.counters()), want);
+    }
+    if (!idle.after_round(work)) continue;
+    const int timeout_ms = idle.sleep_timeout_ms(now, engine->next_deadline());
+    if (port_.prepare_sleep(e)) {
+      std::array<epoll_event, 4> evs{};
+      ::epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), timeout_ms);
+      std::uint64_t drained = 0;
+      [[maybe_unused]] const ssize_t r = ::read(wake_fds_[e], &drained, sizeof drained);
+    }
+    port_.finish_sleep(e);
+  }
+
+  // Shutdown: RSTs for what is open (the peers learn at once instead of timing out),
+  // then poll until the engine has nothing left to send.
+  now = clock_now();
+  services.abort_all(now);
+  for (int i = 0; i < kShutdownPolls; ++i) {
+    if (engine->poll(clock_now()) == 0 && i > 0) break;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    snapshots_[e] = snapshot(engine->counters(), services.counters());
+    exited_[e] = true;
+  }
+  published_cv_.notify_all();
+  engine.reset();  // hands its buffers back through the injector, then the injector's
+  fault.reset();
+  ::close(ep);
+}
+
+}  // namespace utcp::daemon

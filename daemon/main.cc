@@ -1,0 +1,140 @@
+// utcpd's entry point (DESIGN.md §1, §4): parse options, open the port, start the
+// engine threads, then serve signals on this (control) thread until SIGINT/SIGTERM.
+// Read daemon/engine_loop.h next. Signals are blocked in every thread and read from a
+// signalfd here, so no handler and no global state is needed.
+#include <poll.h>
+#include <signal.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon/core/options.h"
+#include "daemon/core/stats.h"
+#include "daemon/engine_loop.h"
+#include "dpdk_io/dpdk_port.h"
+
+namespace utcp::daemon {
+namespace {
+
+constexpr auto kSnapshotWait = std::chrono::milliseconds(2000);
+
+dpdk_io::EalOptions eal_options(const Options& o) {
+  dpdk_io::EalOptions eal;
+  eal.devargs = o.devargs;
+  eal.cores = o.cores;
+  eal.file_prefix = o.file_prefix.empty() ? "utcpd-" + std::to_string(::getpid()) : o.file_prefix;
+  if (o.hugepages != Hugepages::kAuto) eal.hugepages = o.hugepages == Hugepages::kOn;
+  eal.log_level = o.log_level;
+  return eal;
+}
+
+dpdk_io::PortOptions port_options(const Options& o) {
+  dpdk_io::PortOptions port;
+  port.queues = static_cast<std::uint16_t>(o.cores.empty() ? 1 : o.cores.size());
+  port.mtu = o.mtu;
+  return port;
+}
+
+bool random_secret(stack::isn::Secret* secret) {
+  return ::getrandom(secret->data(), secret->size(), 0) == static_cast<ssize_t>(secret->size());
+}
+
+template <class Snapshots>
+void print_counters(const Snapshots& snaps) {
+  for (std::size_t e = 0; e < snaps.size(); ++e) {
+    if constexpr (std::is_same_v<typename Snapshots::value_type, CounterSnapshot>) {
+      std::fputs(format_snapshot(static_cast<std::uint16_t>(e), snaps[e]).c_str(), stdout);
+    } else if (snaps[e]) {
+      std::fputs(format_snapshot(static_cast<std::uint16_t>(e), *snaps[e]).c_str(), stdout);
+    } else {
+      std::fprintf(stderr, "utcpd: engine %zu did not answer the counter request\n", e);
+    }
+  }
+  std::fflush(stdout);
+}
+
+// Serves signals until SIGINT or SIGTERM; polls the link once a second (it logs changes).
+void control_loop(int sig_fd, dpdk_io::Port& port, EngineLoops& loops) {
+  for (;;) {
+    pollfd pfd{sig_fd, POLLIN, 0};
+    if (::poll(&pfd, 1, 1000) <= 0) {
+      port.link_up();
+      continue;
+    }
+    signalfd_siginfo si{};
+    if (::read(sig_fd, &si, sizeof si) != static_cast<ssize_t>(sizeof si)) continue;
+    if (si.ssi_signo == SIGUSR1) {
+      print_counters(loops.collect(kSnapshotWait));
+      continue;
+    }
+    std::fprintf(stderr, "utcpd: signal %u: stopping\n", si.ssi_signo);
+    return;
+  }
+}
+
+int run(const Options& opts) {
+  // Blocked before EAL starts its threads, so they all inherit the mask and only the
+  // signalfd sees these signals. SIGPIPE: a closed stdout must not kill the daemon.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGINT, SIGTERM, SIGUSR1}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  const int sig_fd = ::signalfd(-1, &signals, SFD_CLOEXEC);
+
+  stack::isn::Secret secret{};
+  if (sig_fd < 0 || !random_secret(&secret)) {
+    std::fprintf(stderr, "utcpd: cannot set up signals or read randomness\n");
+    return 1;
+  }
+  std::string error;
+  auto port = dpdk_io::Port::open(eal_options(opts), port_options(opts), &error);
+  if (!port) {
+    std::fprintf(stderr, "utcpd: %s\n", error.c_str());
+    return 1;
+  }
+  std::printf("%s\n", dpdk_io::to_string(port->info()).c_str());
+  std::printf("control: %s accepted, not served yet (TODO(issue 4))\n", opts.control_path.c_str());
+  if (opts.fault) std::printf("fault: %s\n", opts.fault_text.c_str());
+  int rc = 0;
+  {
+    EngineLoops loops(*port, opts, secret);
+    if (loops.start(&error)) {
+      std::printf("ready\n");
+      std::fflush(stdout);
+      control_loop(sig_fd, *port, loops);
+      print_counters(loops.stop());
+    } else {
+      std::fprintf(stderr, "utcpd: %s\n", error.c_str());
+      rc = 1;
+    }
+  }
+  port->close();
+  ::close(sig_fd);
+  return rc;
+}
+
+}  // namespace
+}  // namespace utcp::daemon
+
+int main(int argc, char** argv) {
+  using namespace utcp::daemon;
+  const std::vector<std::string_view> args(argv + 1, argv + argc);
+  const ParseOutcome parsed = parse_options(args);
+  switch (parsed.kind) {
+    case ParseOutcome::Kind::kHelp:
+      std::fputs(usage().c_str(), stdout);
+      return 0;
+    case ParseOutcome::Kind::kError:
+      std::fprintf(stderr, "utcpd: %s\n", parsed.error.c_str());
+      return 2;
+    case ParseOutcome::Kind::kRun:
+      break;
+  }
+  return run(parsed.options);
+}
