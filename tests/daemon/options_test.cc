@@ -66,7 +66,7 @@ TEST_CASE("every flag is stored, in both --flag value and --flag=value form") {
   CHECK(o.log_level == "pmd.net.tap:debug");
 }
 
-TEST_CASE("--help wins over everything else") {
+TEST_CASE("options: --help wins over everything else") {
   CHECK(parse({"--help"}).kind == ParseOutcome::Kind::kHelp);
   CHECK(parse({"--bogus", "--help"}).kind == ParseOutcome::Kind::kError);  // first error stops
   CHECK(parse({"--dev", "x", "--help"}).kind == ParseOutcome::Kind::kHelp);
@@ -112,7 +112,7 @@ TEST_CASE("each bad value is one line naming its flag") {
   }
 }
 
-TEST_CASE("--dev and --ip are required") {
+TEST_CASE("options: --dev and --ip are required") {
   CHECK(parse({"--ip", "198.18.0.2/24"}).error.find("--dev is required") != std::string::npos);
   CHECK(parse({"--dev", "net_tap0"}).error.find("--ip is required") != std::string::npos);
   CHECK(parse({}).kind == ParseOutcome::Kind::kError);
