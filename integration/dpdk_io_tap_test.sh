@@ -6,6 +6,8 @@
 set -euo pipefail
 
 SRC=${UTCP_SOURCE:-$(cd "$(dirname "$0")/.." && pwd)}
+# shellcheck source=integration/lib.sh
+source "$SRC/integration/lib.sh"
 BUILD=${UTCP_BUILD:-$SRC/build}
 TOOL=$BUILD/dpdk_io/utcp-portcheck
 NS=utcp-dpdkio-$$
@@ -21,19 +23,7 @@ FAILED=0
 log() { echo "[dpdk_io_tap] $*"; }
 fail() { echo "[dpdk_io_tap] FAIL: $*" >&2; FAILED=1; }
 
-stop_tool() {  # stop_tool SIGNAL: by pid, bounded, escalating to SIGKILL
-  [ -n "$PID" ] || return 0
-  kill -"$1" "$PID" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$PID" 2>/dev/null; then
-    fail "utcp-portcheck (pid $PID) ignored SIG$1 for 10 s"
-    kill -KILL "$PID" 2>/dev/null || true
-  fi
-  local rc=0
-  wait "$PID" 2>/dev/null || rc=$?
-  [ "$rc" = 0 ] || fail "utcp-portcheck (pid $PID) exited with status $rc"
-  PID=""
-}
+stop_tool() { stop_pid utcp-portcheck "$1"; }  # by pid, bounded, escalating to SIGKILL
 
 cleanup() {
   stop_tool TERM

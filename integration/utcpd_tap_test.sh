@@ -6,6 +6,8 @@
 set -euo pipefail
 
 SRC=${UTCP_SOURCE:-$(cd "$(dirname "$0")/.." && pwd)}
+# shellcheck source=integration/lib.sh
+source "$SRC/integration/lib.sh"
 BUILD=${UTCP_BUILD:-$SRC/build}
 UTCPD=$BUILD/daemon/utcpd
 NS=utcp-utcpd-$$
@@ -22,19 +24,7 @@ FAILED=0
 log() { echo "[utcpd_tap] $*"; }
 fail() { echo "[utcpd_tap] FAIL: $*" >&2; FAILED=1; }
 
-stop_utcpd() {  # stop_utcpd SIGNAL: by pid, bounded, escalating to SIGKILL
-  [ -n "$PID" ] || return 0
-  kill -"$1" "$PID" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$PID" 2>/dev/null; then
-    fail "utcpd (pid $PID) ignored SIG$1 for 10 s"
-    kill -KILL "$PID" 2>/dev/null || true
-  fi
-  local rc=0
-  wait "$PID" 2>/dev/null || rc=$?
-  [ "$rc" = 0 ] || fail "utcpd (pid $PID) exited with status $rc"
-  PID=""
-}
+stop_utcpd() { stop_pid utcpd "$1"; }  # by pid, bounded, escalating to SIGKILL
 
 cleanup() {
   stop_utcpd TERM
