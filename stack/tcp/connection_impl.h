@@ -88,7 +88,9 @@ class TcpConnection final : public Connection {
                       Instant now);
   void input_synchronized(const wire::TcpRepr& seg, std::span<const std::uint8_t> payload,
                           Instant now);
-  bool paws_rejects(const wire::TcpRepr& seg, Instant now) const;
+  bool paws_rejects(const wire::TcpRepr& seg, std::size_t payload_len, Instant now) const;
+  bool disordered_ack(const wire::TcpRepr& seg, std::size_t payload_len,
+                      std::int32_t behind) const;
   bool acceptable(const wire::TcpRepr& seg, std::size_t payload_len) const;
   void process_rst(const wire::TcpRepr& seg);
   bool process_ack(const wire::TcpRepr& seg, std::size_t payload_len, Instant now);
@@ -167,6 +169,10 @@ class TcpConnection final : public Connection {
   bool rtt_timing_ = false;
   SeqNum rtt_seq_;
   Instant rtt_start_{};
+  // TSval of our latest retransmission, until an ACK echoes it or later (see
+  // take_rtt_sample): TSecr older than this is no RTT sample.
+  bool rtx_tsval_valid_ = false;
+  std::uint32_t rtx_tsval_ = 0;
 
   // Loss recovery (RFC 5681 §3.2, RFC 6582, RFC 6675).
   std::uint32_t dupacks_ = 0;

@@ -15,6 +15,11 @@ namespace flags = wire::tcp_flags;
 namespace {
 // RFC 7323 §5.5: TS.Recent older than 24 days is no longer used for PAWS.
 constexpr Duration kPawsIdle = std::chrono::hours(24 * 24);
+// Linux's TCP_PAWS_WINDOW: a TSval one tick behind TS.Recent is reordering, not an old
+// duplicate. A peer's millisecond clock ticks between segments sent back to back, so
+// without this a segment overtaken by the next one (or by a retransmission that
+// already moved TS.Recent) is discarded and has to be sent again.
+constexpr std::int32_t kPawsWindow = 1;
 }  // namespace
 
 void TcpConnection::on_segment(const wire::TcpRepr& seg, std::span<const std::uint8_t> payload,
@@ -109,25 +114,58 @@ void TcpConnection::input_syn_sent(const wire::TcpRepr& seg,
   }
 }
 
-// RFC 7323 §5.3 R1: a segment whose TSval is older than TS.Recent is a duplicate.
-bool TcpConnection::paws_rejects(const wire::TcpRepr& seg, Instant now) const {
+// RFC 7323 §5.3 R1: a segment whose TSval is older than TS.Recent is a duplicate,
+// with two allowances taken from Linux (tcp_paws_discard): kPawsWindow, and a
+// reordered duplicate ACK, which carries nothing PAWS protects but is a loss signal.
+bool TcpConnection::paws_rejects(const wire::TcpRepr& seg, std::size_t payload_len,
+                                 Instant now) const {
   if (!tcb_.ts_ok || !seg.options.timestamps || seg.has(flags::kRst)) {
     return false;
   }
   if (now - tcb_.ts_recent_age > kPawsIdle) {
     return false;  // R1: "... and if TS.Recent is valid"
   }
-  return static_cast<std::int32_t>(seg.options.timestamps->tsval - tcb_.ts_recent) < 0;
+  const auto behind = static_cast<std::int32_t>(tcb_.ts_recent - seg.options.timestamps->tsval);
+  if (behind <= kPawsWindow) {
+    return false;
+  }
+  return !disordered_ack(seg, payload_len, behind);
 }
 
-// RFC 9293 §3.10.7.4 first step: the four cases of the acceptability test.
+// Linux's tcp_disordered_ack: a pure duplicate ACK (at RCV.NXT, acking SND.UNA, the
+// window unchanged) that was overtaken on the way, by at most one RTO of the peer's
+// clock (read as milliseconds, the common granularity).
+bool TcpConnection::disordered_ack(const wire::TcpRepr& seg, std::size_t payload_len,
+                                   std::int32_t behind) const {
+  if (payload_len != 0 || seg.flags != flags::kAck || seg.seq != tcb_.rcv_nxt ||
+      seg.ack != tcb_.snd_una) {
+    return false;
+  }
+  if ((std::uint32_t{seg.window} << tcb_.snd_wscale) != tcb_.snd_wnd) {
+    return false;
+  }
+  const auto rto_ms = std::chrono::duration_cast<std::chrono::milliseconds>(rtt_.rto()).count();
+  return behind <= rto_ms;
+}
+
+// RFC 9293 §3.10.7.4 first step. RSTs get the RFC's four cases exactly (RFC 5961
+// builds on them). Other segments get Linux's wider tcp_sequence() test: acceptable
+// when they end at or after the last ACK we sent and start at or before the right
+// edge. The extra cases carry ACK information the strict test throws away: a pure ACK
+// at exactly the right edge (the peer filled our small window and the ACK overtook
+// the data) and a duplicate of data we hold but have not acknowledged yet. Seen
+// against Linux over a reordering wire, where losing those ACKs led to spurious RTOs.
+// Text outside [RCV.NXT, RCV.ADV) is trimmed in the seventh step either way.
 bool TcpConnection::acceptable(const wire::TcpRepr& seg, std::size_t payload_len) const {
   const std::uint32_t rcv_wnd = std::max(tcb_.rcv_adv - tcb_.rcv_nxt, 0);
   const std::uint32_t seg_len = static_cast<std::uint32_t>(payload_len) +
                                 (seg.has(flags::kSyn) ? 1 : 0) + (seg.has(flags::kFin) ? 1 : 0);
+  if (!seg.has(flags::kRst)) {
+    return seg.seq + seg_len >= tcb_.last_ack_sent && seg.seq <= tcb_.rcv_nxt + rcv_wnd;
+  }
   if (rcv_wnd == 0) {
     // "If the RCV.WND is zero, no segments will be acceptable, but special allowance
-    // should be made to accept valid ACKs, URGs, and RSTs": text is trimmed later.
+    // should be made to accept valid ACKs, URGs, and RSTs".
     return seg.seq == tcb_.rcv_nxt;
   }
   if (seg_len == 0) {
@@ -165,7 +203,7 @@ void TcpConnection::input_synchronized(const wire::TcpRepr& seg,
     return;
   }
   // RFC 7323 §5.3 R1, before the sequence number check.
-  if (paws_rejects(seg, now)) {
+  if (paws_rejects(seg, payload.size(), now)) {
     ++ctx_.counters->paws_rejected;
     send_ack(now);
     return;
@@ -214,6 +252,9 @@ void TcpConnection::input_synchronized(const wire::TcpRepr& seg,
     text = text.subspan(skip);
     seq += static_cast<std::uint32_t>(skip);
     fin = fin && seq == tcb_.rcv_nxt;  // a FIN below RCV.NXT was already received
+    if (text.empty() && !fin && !payload.empty()) {
+      ack_now_ = true;  // a retransmission of what we hold: the peer missed our ACK
+    }
   }
   const std::uint32_t room = std::max(tcb_.rcv_adv - seq, 0);
   if (text.size() > room) {

@@ -141,6 +141,8 @@ std::uint32_t TcpConnection::transmit(SeqNum seq, std::uint32_t len, Instant now
     ++total_retransmits_;
     ++ctx_.counters->retransmits;
     rtt_timing_ = false;  // RFC 6298 §3 (Karn): never time a retransmitted segment
+    rtx_tsval_valid_ = tcb_.ts_ok;
+    rtx_tsval_ = tsval(now);
   } else if (!rtt_timing_) {
     rtt_timing_ = true;
     rtt_seq_ = seq;

@@ -49,9 +49,19 @@ void TcpConnection::take_rtt_sample(const wire::TcpRepr& seg, Instant now, Durat
     rtt_timing_ = false;
   } else if (tcb_.ts_ok && seg.options.timestamps && seg.options.timestamps->tsecr != 0) {
     // RFC 7323 §4.1 RTTM: this ACK advances the left edge; TSecr echoes our clock.
-    // A TSecr ahead of our clock is bogus and gives no sample.
-    const auto ms = static_cast<std::int32_t>(tsval(now) - seg.options.timestamps->tsecr);
-    if (ms >= 0) {
+    // A TSecr ahead of our clock is bogus and gives no sample. A TSecr older than our
+    // latest retransmission is no sample either: a peer answering a duplicate echoes
+    // TS.Recent of the last in-order segment (§4.3), possibly seconds old, and such
+    // samples after a spurious RTO inflate SRTT, hence the next RTO, hence more
+    // spurious RTOs (seen with Linux over a reordering wire).
+    const std::uint32_t tsecr = seg.options.timestamps->tsecr;
+    const bool before_rtx =
+        rtx_tsval_valid_ && static_cast<std::int32_t>(tsecr - rtx_tsval_) < 0;
+    if (rtx_tsval_valid_ && !before_rtx) {
+      rtx_tsval_valid_ = false;  // the peer has seen our retransmissions: samples are sound
+    }
+    const auto ms = static_cast<std::int32_t>(tsval(now) - tsecr);
+    if (ms >= 0 && !before_rtx) {
       sample = std::chrono::milliseconds(ms);
     }
   }

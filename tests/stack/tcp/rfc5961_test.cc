@@ -191,4 +191,65 @@ TEST_CASE("RTT is measured from TSecr (RFC 7323 §4)", "[tcp][paws][rtt]") {
   CHECK(h.conn->info().srtt == 3750us);  // 7/8 * 0 (handshake) + 1/8 * 30 ms
 }
 
+TEST_CASE("PAWS lets a TSval one tick behind TS.Recent through, as Linux does",
+          "[tcp][paws]") {
+  Harness h;
+  h.peer.timestamps = true;
+  h.established();
+  h.peer_tsval += 1;
+  h.peer_send(bytes("a"));  // TS.Recent = peer_tsval
+  wire::TcpRepr late = h.seg();
+  late.options.timestamps->tsval = h.peer_tsval - 1;  // sent earlier, overtaken
+  h.inject(late, bytes("b"));
+  CHECK(h.counters.paws_rejected == 0);
+  CHECK(h.app_recv_all() == "ab");
+}
+
+TEST_CASE("PAWS passes a reordered duplicate ACK but not reordered data", "[tcp][paws]") {
+  Harness h;
+  h.peer.timestamps = true;
+  h.established();
+  h.app_send(bytes("xyz"));
+  h.drop_sent();
+  wire::TcpRepr dup = h.seg();  // seq = RCV.NXT, ack = SND.UNA, same window
+  dup.options.timestamps->tsval = h.peer_tsval - 5;
+  h.inject(dup);
+  CHECK(h.counters.paws_rejected == 0);
+  CHECK(h.counters.dup_acks_in == 1);
+  h.drop_sent();
+  h.inject(dup, bytes("data"));
+  CHECK(h.counters.paws_rejected == 1);
+  CHECK(h.conn->readable_bytes() == 0);
+}
+
+TEST_CASE("an ACK echoing a TSval from before our retransmission is no RTT sample",
+          "[tcp][paws][rtt]") {
+  Harness h;
+  h.peer.timestamps = true;
+  h.established();
+  h.app_send(bytes("x"));
+  const std::uint32_t original = h.pop().repr.options.timestamps->tsval;
+  const Duration srtt_before = h.conn->info().srtt;
+  h.fire_next_timer();  // RTO: the retransmission carries a newer TSval
+  REQUIRE(h.pop().repr.seq == h.local_seq);
+  h.advance(3s);
+  // A peer answering the duplicate echoes TS.Recent from the original: 3+ s old.
+  wire::TcpRepr ack = h.seg();
+  ack.ack = h.local_seq + 1;
+  ack.options.timestamps->tsecr = original;
+  h.inject(ack);
+  CHECK(h.conn->info().bytes_in_flight == 0);
+  CHECK(h.conn->info().srtt == srtt_before);
+  // Echoes from after the retransmission are samples again.
+  h.local_seq += 1;
+  h.app_send(bytes("y"));
+  const std::uint32_t fresh = h.pop().repr.options.timestamps->tsval;
+  h.advance(8ms);
+  ack = h.seg();
+  ack.ack = h.local_seq + 1;
+  ack.options.timestamps->tsecr = fresh;
+  h.inject(ack);
+  CHECK(h.conn->info().srtt != srtt_before);
+}
+
 }  // namespace utcp::stack::tcp::test
