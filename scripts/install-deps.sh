@@ -10,6 +10,8 @@ packages=(
   libdpdk-dev dpdk libnuma-dev                   # dpdk_io/, utcpd
   iproute2 iputils-ping                          # integration tests: netns, veth, ping
   curl socat python3 procps                      # integration tests: clients, process stats
+  wrk apache2-utils                              # integration tests and benchmarks: wrk, ab
+  nftables                                       # integration tests: loss on the kernel side
 )
 
 missing=()
