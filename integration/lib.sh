@@ -17,3 +17,53 @@ stop_pid() {
   [ "$rc" = 0 ] || fail "$1 (pid $PID) exited with status $rc"
   PID=""
 }
+
+# start_utcpd_tap NS PREFIX OUTDIR [utcpd flags...]: runs utcpd (from $UTCPD) in netns NS
+# on a net_tap wire with the kernel side "utcp0" at $KERNEL_IP/24 and utcp at
+# $UTCP_IP/24, stdout/stderr in OUTDIR/utcpd.out and .err. Sets PID. Waits up to 15 s
+# for "ready"; returns 1 (after fail) if utcpd did not come up. The kernel side gets
+# its own MAC: the tap PMD gives utcp0 the port's MAC by default.
+start_utcpd_tap() {
+  local ns=$1 prefix=$2 dir=$3
+  shift 3
+  ip netns exec "$ns" "$UTCPD" --dev net_tap0,iface=utcp0 --ip "$UTCP_IP/24" \
+    --file-prefix "$prefix" "$@" >"$dir/utcpd.out" 2>"$dir/utcpd.err" &
+  PID=$!
+  for _ in $(seq 150); do
+    if grep -q '^ready' "$dir/utcpd.out" && ip -n "$ns" link show utcp0 >/dev/null 2>&1; then break; fi
+    kill -0 "$PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if ! grep -q '^ready' "$dir/utcpd.out"; then
+    fail "utcpd did not start: $(tail -5 "$dir/utcpd.err")"
+    return 1
+  fi
+  ip -n "$ns" link set utcp0 address 02:00:c6:12:00:01
+  ip -n "$ns" addr add "$KERNEL_IP/24" dev utcp0
+  ip -n "$ns" link set utcp0 up
+  if ip -n "$ns" addr | grep -q "$UTCP_IP"; then
+    fail "$UTCP_IP is on a kernel interface"
+    return 1
+  fi
+}
+
+# utcpd_counter OUT NAME: the sum over engines of counter NAME in the last snapshot
+# utcpd printed to OUT (SIGUSR1 or exit); ENGINE restricts it to one engine.
+utcpd_counter() {
+  awk -v n="$2" -v e="${ENGINE:-}" '
+    $1 == "engine" && $3 == n && (e == "" || $2 == e) { v[$2] = $4 }  # later lines win
+    END { s = 0; for (k in v) s += v[k]; print s }' "$1"
+}
+
+# utcpd_snapshot OUT: SIGUSR1 to $PID and wait (bounded) until a new snapshot is in OUT.
+utcpd_snapshot() {
+  local before
+  before=$(grep -c '^engine 0 frames_in' "$1" || true)
+  kill -USR1 "$PID"
+  for _ in $(seq 50); do
+    [ "$(grep -c '^engine 0 frames_in' "$1" || true)" -gt "$before" ] && { sleep 0.2; return 0; }
+    sleep 0.1
+  done
+  fail "no counter snapshot after SIGUSR1"
+  return 1
+}
