@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <memory>
@@ -122,16 +123,27 @@ void EngineLoops::run(std::uint16_t e) {
   IdlePolicy idle({.busy_poll = opts_.poll == PollMode::kBusy,
                    .rx_interrupts = port_.info().engines[e].rx_interrupt});
   std::uint64_t served = 0;
+  // --ping: engine 0 only, once a second, like ping(8); the ident tells our echoes apart.
+  const bool pinger = opts_.ping && e == 0;
+  const auto ping_ident = static_cast<std::uint16_t>(::getpid());
+  std::uint16_t ping_seq = 0;
+  stack::Instant next_ping = pinger ? now : stack::kNever;
   while (!stop_.load(std::memory_order_relaxed)) {
     now = clock_now();
-    std::size_t work = engine->poll(now);
+    std::size_t work = 0;
+    if (now >= next_ping) {
+      (void)engine->ping(*opts_.ping, ping_ident, ++ping_seq, now);
+      next_ping = now + std::chrono::seconds(1);
+      ++work;
+    }
+    work += engine->poll(now);
     work += services.run(now);
     if (const std::uint64_t want = requested_.load(std::memory_order_acquire); want != served) {
       served = want;
       publish(e, snapshot(engine->counters(), services.counters()), want);
     }
     if (!idle.after_round(work)) continue;
-    const int timeout_ms = idle.sleep_timeout_ms(now, engine->next_deadline());
+    const int timeout_ms = idle.sleep_timeout_ms(now, std::min(engine->next_deadline(), next_ping));
     if (port_.prepare_sleep(e)) {
       std::array<epoll_event, 4> evs{};
       ::epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), timeout_ms);

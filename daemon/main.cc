@@ -101,6 +101,7 @@ int run(const Options& opts) {
   std::printf("%s\n", dpdk_io::to_string(port->info()).c_str());
   std::printf("control: %s accepted, not served yet (TODO(issue 4))\n", opts.control_path.c_str());
   if (opts.fault) std::printf("fault: %s\n", opts.fault_text.c_str());
+  if (opts.ping) std::printf("ping: %s every second from engine 0\n", opts.ping->to_string().c_str());
   int rc = 0;
   {
     EngineLoops loops(*port, opts, secret);

@@ -346,6 +346,18 @@ bool PortImpl::open(const EalOptions& eal, const PortOptions& opts, std::string*
   info_.caps = choice.caps;
   std::copy(std::begin(mac.addr_bytes), std::end(mac.addr_bytes), info_.caps.mac.bytes.begin());
   info_.caps.mtu = mtu;
+  if (info_.driver == "net_tap") {
+    // The tap PMD gives the kernel's side of the wire the port's own MAC, so the stack
+    // would see the kernel's frames as coming from itself (and drop them as a loop).
+    // The tap fd delivers every frame the kernel sends, whatever its destination, so
+    // the stack takes a neighbouring locally administered MAC of its own.
+    const std::string kernel_mac = info_.caps.mac.to_string();
+    auto& b = info_.caps.mac.bytes;
+    b[0] = static_cast<std::uint8_t>((b[0] | 0x02) & ~0x01);
+    b[5] ^= 0x01;
+    log("mac: the kernel side of " + info_.name + " has the port's MAC " + kernel_mac +
+        "; the stack uses " + info_.caps.mac.to_string());
+  }
 
   for (std::uint16_t e = 0; e < info_.queues; ++e) {
     QueueConfig qc;

@@ -83,6 +83,13 @@ const std::map<std::string_view, FlagParser>& flag_parsers() {
          o.gateway = *gw;
          return {};
        }},
+      {"--ping",
+       [](std::string_view v, Options& o) -> std::string {
+         const auto to = parse_ip(v);
+         if (!to || to->is_unspecified()) return "expected A.B.C.D";
+         o.ping = *to;
+         return {};
+       }},
       {"--cores",
        [](std::string_view v, Options& o) -> std::string {
          auto cores = parse_core_list(v);
@@ -241,6 +248,8 @@ std::string usage() {
          "  --echo PORT          diagnostic echo service (off by default)\n"
          "  --discard PORT       diagnostic discard service (off by default)\n"
          "  --http PORT          diagnostic HTTP service answering GET with \"utcp\\n\" (off by default)\n"
+"  --ping A.B.C.D       diagnostic: send an ICMP echo request there every second and\n"
+         "                       count the replies (icmp_echo_replies_in; off by default)\n"
          "  --fault SPEC         impair the wire, e.g. loss=1%,reorder=5%,seed=7 or rx:loss=5%\n"
          "  --mtu N              IPv4 MTU, 576-9000 (default 1500)\n"
          "  --log-level LEVEL    DPDK log level, e.g. notice or pmd.net.tap:debug\n"

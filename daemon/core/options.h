@@ -34,6 +34,7 @@ struct Options {
   std::uint16_t echo_port = 0;          // 0: service off (every service is off by default)
   std::uint16_t discard_port = 0;
   std::uint16_t http_port = 0;
+  std::optional<stack::wire::Ipv4Addr> ping;  // --ping: engine 0 pings it once a second
   std::optional<stack::io::FaultSpec> fault;
   std::string fault_text;               // as given, for the start-up log
   std::uint16_t mtu = 1500;

@@ -58,6 +58,8 @@ void visit_arp_icmp(const EngineCounters& c, CounterVisitor& v) {
   v.visit("arp_gratuitous_out", c.arp_gratuitous_out);
   v.visit("icmp_echo_in", c.icmp_echo_in);
   v.visit("icmp_echo_out", c.icmp_echo_out);
+  v.visit("icmp_echo_requests_out", c.icmp_echo_requests_out);
+  v.visit("icmp_echo_replies_in", c.icmp_echo_replies_in);
   v.visit("icmp_errors_accepted", c.icmp_errors_accepted);
   v.visit("icmp_errors_rejected", c.icmp_errors_rejected);
 }

@@ -57,6 +57,8 @@ struct EngineCounters {
   // --- ICMP ---
   std::uint64_t icmp_echo_in = 0;
   std::uint64_t icmp_echo_out = 0;
+  std::uint64_t icmp_echo_requests_out = 0;  // ping() (diagnostics)
+  std::uint64_t icmp_echo_replies_in = 0;    // answers to them (any ident)
   std::uint64_t icmp_errors_accepted = 0; // quoted a flow we have: handed to it
   std::uint64_t icmp_errors_rejected = 0; // quoted nothing we know
 

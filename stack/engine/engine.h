@@ -24,6 +24,7 @@
 #include "stack/isn/syn_cookie.h"
 #include "stack/tcp/connection.h"
 #include "stack/wire/arp.h"
+#include "stack/wire/icmp.h"
 #include "stack/wire/ipv4.h"
 
 namespace utcp::stack::engine {
@@ -83,6 +84,12 @@ class Engine final : private tcp::SegmentSink {
   // Moves out one entry per socket whose readiness changed since the last drain; what
   // does not fit stays for the next call.
   std::size_t drain_events(std::span<SocketEvent> out);
+
+  // --- diagnostics ---
+  // Sends one ICMP echo request to dst (resolving its next hop by ARP first), so the
+  // wire between two stacks can be checked before any TCP runs (utcpd --ping).
+  // Replies are counted in icmp_echo_replies_in. ENETUNREACH: no route; ENOBUFS.
+  Errno ping(wire::Ipv4Addr dst, std::uint16_t ident, std::uint16_t seq_no, Instant now);
 
   const EngineCounters& counters() const { return counters_; }
   const EngineConfig& config() const { return cfg_; }
@@ -151,6 +158,8 @@ class Engine final : private tcp::SegmentSink {
                   std::size_t payload_len);
   std::optional<wire::Ipv4Addr> next_hop(wire::Ipv4Addr dst) const;
   void route_frame(wire::Ipv4Addr hop, io::PacketBuf* buf);
+  io::PacketBuf* icmp_frame(const wire::MacAddr& dst_mac, wire::Ipv4Addr dst,
+                            const wire::IcmpRepr& icmp);
   void send_echo_reply(const wire::MacAddr& dst_mac, const wire::Ipv4Repr& request_ip,
                        std::uint16_t ident, std::uint16_t seq_no,
                        std::span<const std::uint8_t> data);

@@ -138,12 +138,14 @@ void Engine::input_icmp(const wire::MacAddr& eth_src, const wire::Ipv4Repr& ip,
       // neighbour and for a router alike, and needs no ARP round trip.
       send_echo_reply(eth_src, ip, icmp->ident, icmp->seq_no, icmp->data);
       return;
+    case wire::IcmpRepr::Kind::kEchoReply:
+      ++counters_.icmp_echo_replies_in;  // to ping()
+      return;
     case wire::IcmpRepr::Kind::kDestUnreachable:
       input_icmp_error(icmp->code, icmp->next_hop_mtu, icmp->data);
       return;
     default:
-      // Echo replies (we send no echo) and time exceeded (RFC 1122 §4.2.3.9: a
-      // soft error TCP may ignore).
+      // Time exceeded (RFC 1122 §4.2.3.9: a soft error TCP may ignore).
       ++counters_.drop_icmp_unhandled;
   }
 }

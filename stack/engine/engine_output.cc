@@ -111,35 +111,66 @@ void Engine::send_reset(const wire::FourTuple& tuple, const wire::TcpRepr& seg,
   }
 }
 
-void Engine::send_echo_reply(const wire::MacAddr& dst_mac, const wire::Ipv4Repr& request_ip,
-                             std::uint16_t ident, std::uint16_t seq_no,
-                             std::span<const std::uint8_t> data) {
+// An ICMP message in an IPv4 frame to dst_mac (all zero when ARP fills it in later).
+io::PacketBuf* Engine::icmp_frame(const wire::MacAddr& dst_mac, wire::Ipv4Addr dst,
+                                  const wire::IcmpRepr& icmp) {
+  constexpr std::size_t kL2L3 = wire::kEthernetHeaderLen + wire::Ipv4Repr::kHeaderLen;
   io::PacketBuf* buf = alloc_frame();
   if (buf == nullptr) {
-    return;
+    return nullptr;
   }
-  const wire::IcmpRepr reply{wire::IcmpRepr::Kind::kEchoReply, 0, ident, seq_no, 0, data};
-  constexpr std::size_t kL2L3 = wire::kEthernetHeaderLen + wire::Ipv4Repr::kHeaderLen;
-  const std::size_t len = kL2L3 + reply.len();
-  if (len > buf->capacity || reply.len() > 0xffff - wire::Ipv4Repr::kHeaderLen) {
+  const std::size_t len = kL2L3 + icmp.len();
+  if (len > buf->capacity || icmp.len() > 0xffff - wire::Ipv4Repr::kHeaderLen) {
     io_.free(buf);
     ++counters_.tx_frame_too_big;
-    return;
+    return nullptr;
   }
   const std::span<std::uint8_t> out{buf->data, buf->capacity};
   wire::EthernetRepr{dst_mac, caps_.mac, wire::ethertype::kIpv4}.emit(out);
   wire::Ipv4Repr ip;
   ip.src = cfg_.ip;
-  ip.dst = request_ip.src;
+  ip.dst = dst;
   ip.protocol = wire::ip_protocol::kIcmp;
   ip.ident = next_ip_ident_++;
   ip.dont_fragment = false;
-  ip.payload_len = static_cast<std::uint16_t>(reply.len());
+  ip.payload_len = static_cast<std::uint16_t>(icmp.len());
   ip.emit(out.subspan(wire::kEthernetHeaderLen), true);
-  reply.emit(out.subspan(kL2L3));
+  icmp.emit(out.subspan(kL2L3));
   buf->len = pad_frame(*buf, len);
-  queue_tx(buf);
-  ++counters_.icmp_echo_out;
+  return buf;
+}
+
+void Engine::send_echo_reply(const wire::MacAddr& dst_mac, const wire::Ipv4Repr& request_ip,
+                             std::uint16_t ident, std::uint16_t seq_no,
+                             std::span<const std::uint8_t> data) {
+  const wire::IcmpRepr reply{wire::IcmpRepr::Kind::kEchoReply, 0, ident, seq_no, 0, data};
+  if (io::PacketBuf* buf = icmp_frame(dst_mac, request_ip.src, reply)) {
+    queue_tx(buf);
+    ++counters_.icmp_echo_out;
+  }
+}
+
+Errno Engine::ping(wire::Ipv4Addr dst, std::uint16_t ident, std::uint16_t seq_no, Instant now) {
+  now_ = now;
+  const std::optional<wire::Ipv4Addr> hop = next_hop(dst);
+  if (!hop) {
+    ++counters_.drop_no_route;
+    return ENETUNREACH;
+  }
+  static constexpr std::uint8_t kData[] = {'u', 't', 'c', 'p', ' ', 'p', 'i', 'n', 'g'};
+  const wire::IcmpRepr request{wire::IcmpRepr::Kind::kEchoRequest, 0, ident, seq_no, 0, kData};
+  const std::optional<wire::MacAddr> mac = arp_.lookup(*hop, now_);
+  io::PacketBuf* buf = icmp_frame(mac.value_or(wire::MacAddr{}), dst, request);
+  if (buf == nullptr) {
+    return ENOBUFS;
+  }
+  ++counters_.icmp_echo_requests_out;
+  if (mac) {
+    queue_tx(buf);
+  } else {
+    route_frame(*hop, buf);
+  }
+  return 0;
 }
 
 bool Engine::send_arp(wire::ArpOp op, const wire::MacAddr& eth_dst,

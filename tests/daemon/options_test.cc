@@ -38,6 +38,7 @@ TEST_CASE("minimal command line gets the defaults") {
   CHECK(o.echo_port == 0);
   CHECK(o.discard_port == 0);
   CHECK(o.http_port == 0);
+  CHECK_FALSE(o.ping);
   CHECK_FALSE(o.fault);
   CHECK(o.mtu == 1500);
 }
@@ -46,7 +47,7 @@ TEST_CASE("every flag is stored, in both --flag value and --flag=value form") {
   const ParseOutcome p = parse_with_base(
       {"--gateway", "198.18.0.254", "--cores=0-1", "--control", "/tmp/u.sock", "--file-prefix",
        "utcp-x", "--hugepages", "off", "--poll=busy", "--echo", "7", "--discard", "9",
-       "--http=80", "--fault", "loss=1%,seed=7", "--mtu", "9000", "--log-level", "pmd.net.tap:debug"});
+       "--http=80", "--ping", "198.18.0.3", "--fault", "loss=1%,seed=7", "--mtu", "9000", "--log-level", "pmd.net.tap:debug"});
   REQUIRE(p.kind == ParseOutcome::Kind::kRun);
   const Options& o = p.options;
   REQUIRE(o.gateway);
@@ -59,6 +60,8 @@ TEST_CASE("every flag is stored, in both --flag value and --flag=value form") {
   CHECK(o.echo_port == 7);
   CHECK(o.discard_port == 9);
   CHECK(o.http_port == 80);
+  REQUIRE(o.ping);
+  CHECK(o.ping->to_string() == "198.18.0.3");
   REQUIRE(o.fault);
   CHECK(o.fault->seed == 7);
   CHECK(o.fault->rx.loss == Approx(0.01));
@@ -84,6 +87,8 @@ TEST_CASE("each bad value is one line naming its flag") {
       {{"--ip", "198.18.0.3/33"}, "--ip"},
       {{"--ip", "300.1.1.1/24"}, "--ip"},
       {{"--gateway", "nope"}, "--gateway"},
+      {{"--ping", "198.18.0"}, "--ping"},
+      {{"--ping", "0.0.0.0"}, "--ping"},
       {{"--cores", "1-0"}, "--cores"},
       {{"--cores", "0,0"}, "--cores"},
       {{"--cores", "a"}, "--cores"},

@@ -265,4 +265,26 @@ TEST_CASE("sockets: a new SYN takes over a TIME-WAIT tuple (RFC 6191)", "[engine
   CHECK(sim.b().accept(p.listener, nullptr).ok());
 }
 
+TEST_CASE("ping: an echo request to another engine resolves ARP and is answered",
+          "[engine][icmp]") {
+  Sim sim;
+  for (std::uint16_t seq = 1; seq <= 3; ++seq) {
+    REQUIRE(sim.a().ping(kIpB, 0x7507, seq, sim.now()) == 0);
+    sim.run_for(std::chrono::milliseconds(10));
+  }
+  CHECK(sim.a().counters().icmp_echo_requests_out == 3);
+  CHECK(sim.a().counters().arp_requests_out == 1);  // the first one waited for ARP
+  CHECK(sim.b().counters().icmp_echo_in == 3);
+  CHECK(sim.b().counters().icmp_echo_out == 3);
+  CHECK(sim.a().counters().icmp_echo_replies_in == 3);
+  CHECK(sim.a().counters().drop_icmp_unhandled == 0);
+}
+
+TEST_CASE("ping: an address with no route is refused", "[engine][icmp]") {
+  Sim sim;
+  CHECK(sim.a().ping(wire::Ipv4Addr::from_octets(203, 0, 113, 1), 1, 1, sim.now()) ==
+        ENETUNREACH);
+  CHECK(sim.a().counters().icmp_echo_requests_out == 0);
+}
+
 }  // namespace utcp::stack::engine::test
