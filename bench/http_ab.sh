@@ -7,6 +7,7 @@
 # and writes raw runs to bench/results/<date>/http_tap.{json,md} (bench/ab_report.py).
 # Env: BUILD (build/release), PAIRS (5), DURATION (s, 5), CONNS (100), THREADS (2),
 # PIN (1: the kernel server runs on the utcpd engine's CPU; 0: unpinned).
+# OUTDIR (bench/results/<date>): where the JSON and Markdown go.
 # Rules: TESTBED.md (own netns, 198.18.0.0/15, stop by pid, bounded waits).
 set -euo pipefail
 
@@ -32,7 +33,7 @@ VETH_C=198.19.0.1
 VETH_S=198.19.0.2
 PORT=80
 DATE=$(date +%F)
-OUTDIR=$SRC/bench/results/$DATE
+OUTDIR=${OUTDIR:-$SRC/bench/results/$DATE}
 WORK=$(mktemp -d /tmp/utcp-http-ab.XXXXXX)
 PID=""      # lib.sh's stop_pid/utcpd_snapshot act on $PID
 UPID=""     # utcpd
@@ -92,6 +93,8 @@ grep -q '^ready' "$WORK/khttpd.out" || { fail "utcp-kernel-httpd did not start: 
 a=$(ip netns exec "$NS_U" timeout 10 curl -sS --max-time 5 -D - http://$UTCP_IP/ | tr -d '\r' || true)
 b=$(ip netns exec "$NS_KC" timeout 10 curl -sS --max-time 5 -D - http://$VETH_S/ | tr -d '\r' || true)
 [ -n "$a" ] && [ "$a" = "$b" ] || { fail "responses differ: utcp '$a' kernel '$b'"; exit 1; }
+log "curl http://$UTCP_IP/ from the kernel side: '$(tail -1 <<<"$a")' ($UTCP_IP is on no kernel" \
+    "interface: utcpd served it), the same bytes as the kernel twin"
 
 # --- Measurement helpers. Ticks are 1/CLK_TCK s (/proc/PID/stat utime+stime: all threads).
 HZ_TICK=$(getconf CLK_TCK)

@@ -21,8 +21,7 @@ stop_pid() {
 # start_utcpd_tap NS PREFIX OUTDIR [utcpd flags...]: runs utcpd (from $UTCPD) in netns NS
 # on a net_tap wire with the kernel side "utcp0" at $KERNEL_IP/24 and utcp at
 # $UTCP_IP/24, stdout/stderr in OUTDIR/utcpd.out and .err. Sets PID. Waits up to 15 s
-# for "ready"; returns 1 (after fail) if utcpd did not come up. The kernel side gets
-# its own MAC: the tap PMD gives utcp0 the port's MAC by default.
+# for "ready"; returns 1 (after fail) if utcpd did not come up.
 start_utcpd_tap() {
   local ns=$1 prefix=$2 dir=$3
   shift 3
@@ -30,7 +29,7 @@ start_utcpd_tap() {
     --file-prefix "$prefix" "$@" >"$dir/utcpd.out" 2>"$dir/utcpd.err" &
   PID=$!
   for _ in $(seq 150); do
-    if grep -q '^ready' "$dir/utcpd.out" && ip -n "$ns" link show utcp0 >/dev/null 2>&1; then break; fi
+    if grep -q '^ready' "$dir/utcpd.out" 2>/dev/null && ip -n "$ns" link show utcp0 >/dev/null 2>&1; then break; fi
     kill -0 "$PID" 2>/dev/null || break
     sleep 0.1
   done
@@ -38,7 +37,6 @@ start_utcpd_tap() {
     fail "utcpd did not start: $(tail -5 "$dir/utcpd.err")"
     return 1
   fi
-  ip -n "$ns" link set utcp0 address 02:00:c6:12:00:01
   ip -n "$ns" addr add "$KERNEL_IP/24" dev utcp0
   ip -n "$ns" link set utcp0 up
   if ip -n "$ns" addr | grep -q "$UTCP_IP"; then

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# The README's main command: installs what is missing, builds, and runs the main job.
-# Today that is the stack on its own: two engines over the in-memory link (see
-# README "The two commands"); with utcpd and libutcp.so it becomes nginx over a
-# DPDK tap wire with a kernel client and an A/B table.
+# The README's main command: installs what is missing, builds, and runs the main job
+# (as root: it makes network namespaces). Today: utcpd on a DPDK tap wire in a private
+# namespace, a kernel client (curl, then wrk) fetching from its built-in HTTP responder,
+# and a short A/B against the same responder on the kernel stack behind a veth,
+# printed as a table (bench/http_ab.sh). With libutcp.so (issue 4) the server becomes
+# nginx under LD_PRELOAD. `build/release/tools/utcp-memdemo` shows the stack alone.
+# Env: PAIRS (2) and DURATION (3 s) of the A/B.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+[ "$(id -u)" = 0 ] || { echo "demo: run as root (it creates network namespaces and a tap device)" >&2; exit 1; }
 scripts/install-deps.sh
 scripts/build.sh build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
-exec build/release/tools/utcp-memdemo "$@"
+BUILD=build/release PAIRS=${PAIRS:-2} DURATION=${DURATION:-3} OUTDIR=build/release/demo \
+  exec bench/http_ab.sh
