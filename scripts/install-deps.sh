@@ -11,7 +11,7 @@ packages=(
   iproute2 iputils-ping                          # integration tests: netns, veth, ping
   curl socat python3 procps                      # integration tests: clients, process stats
   wrk apache2-utils                              # integration tests and benchmarks: wrk, ab
-  nftables                                       # integration tests: loss on the kernel side
+  nftables ethtool                               # integration tests: loss; veth offloads
 )
 
 missing=()
