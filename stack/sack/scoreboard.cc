@@ -125,6 +125,14 @@ std::optional<SeqNum> Scoreboard::lost_end(std::uint32_t smss, std::uint32_t dup
   return std::nullopt;
 }
 
+std::optional<SeqNum> Scoreboard::lost_end(std::uint32_t smss, std::uint32_t dup_thresh,
+                                           std::optional<SeqNum> lost_below) const {
+  const std::optional<SeqNum> by_sack = lost_end(smss, dup_thresh);
+  if (!lost_below) return by_sack;
+  if (!by_sack) return lost_below;
+  return seq_max(*by_sack, *lost_below);
+}
+
 std::uint32_t Scoreboard::sacked_within(SeqNum lo, SeqNum hi) const {
   std::uint32_t n = 0;
   for (const SeqRange& r : ranges_) n += span_len(seq_max(r.start, lo), seq_min(r.end, hi));
@@ -132,12 +140,14 @@ std::uint32_t Scoreboard::sacked_within(SeqNum lo, SeqNum hi) const {
 }
 
 std::uint32_t Scoreboard::pipe(SeqNum snd_una, SeqNum snd_nxt, SeqNum high_rxt,
-                               std::uint32_t smss, std::uint32_t dup_thresh) const {
+                               std::uint32_t smss, std::uint32_t dup_thresh,
+                               std::optional<SeqNum> lost_below) const {
   if (snd_nxt <= snd_una) return 0;
   // RFC 6675 §4 SetPipe, for each unSACKed octet S1 in [HighACK, HighData):
   // "(a) If IsLost (S1) returns false: Pipe is incremented by 1 octet.
   //  (b) If S1 <= HighRxt: Pipe is incremented by 1 octet."
-  const SeqNum lost = clamp_seq(lost_end(smss, dup_thresh).value_or(snd_una), snd_una, snd_nxt);
+  const SeqNum lost =
+      clamp_seq(lost_end(smss, dup_thresh, lost_below).value_or(snd_una), snd_una, snd_nxt);
   const std::uint32_t not_lost = span_len(lost, snd_nxt) - sacked_within(lost, snd_nxt);
   const SeqNum rxt = clamp_seq(high_rxt, snd_una, snd_nxt);
   const std::uint32_t retransmitted = span_len(snd_una, rxt) - sacked_within(snd_una, rxt);
@@ -159,11 +169,13 @@ std::optional<SeqRange> Scoreboard::first_hole(SeqNum from, SeqNum limit, std::u
 }
 
 std::optional<SeqRange> Scoreboard::next_lost(SeqNum snd_una, SeqNum high_rxt, std::uint32_t smss,
-                                              std::uint32_t dup_thresh) const {
+                                              std::uint32_t dup_thresh,
+                                              std::optional<SeqNum> lost_below) const {
   // RFC 6675 §4 NextSeg (1): "(1.a) S2 is greater than HighRxt. (1.b) S2 is less than
   // the highest octet covered by any received SACK. (1.c) IsLost (S2) returns true."
-  // lost_end() is the start of a SACKed range, so it implies (1.b).
-  const std::optional<SeqNum> lost = lost_end(smss, dup_thresh);
+  // lost_end() is the start of a SACKed range, so it implies (1.b); after an RTO,
+  // lost_below (HighData then) replaces (1.b): everything sent before is presumed lost.
+  const std::optional<SeqNum> lost = lost_end(smss, dup_thresh, lost_below);
   if (!lost) return std::nullopt;
   return first_hole(seq_max(snd_una, high_rxt), *lost, smss);
 }

@@ -46,15 +46,19 @@ class Scoreboard {
   bool is_lost(SeqNum seq, std::uint32_t smss, std::uint32_t dup_thresh) const;
 
   // RFC 6675 §4 SetPipe: octets in [snd_una, snd_nxt) that are not SACKed count once
-  // if not lost and once more if retransmitted (below high_rxt).
+  // if not lost and once more if retransmitted (below high_rxt). lost_below: after an
+  // RTO every unSACKed octet below it is lost too (Linux's tcp_enter_loss).
   std::uint32_t pipe(SeqNum snd_una, SeqNum snd_nxt, SeqNum high_rxt, std::uint32_t smss,
-                     std::uint32_t dup_thresh) const;
+                     std::uint32_t dup_thresh,
+                     std::optional<SeqNum> lost_below = std::nullopt) const;
 
   // NextSeg() rule (1): the first unSACKed octet S2 >= max(snd_una, high_rxt) below
   // highest_sacked() with IsLost(S2); the range is at most smss octets and stops at
   // the next SACKed range.
+  // With lost_below, unSACKed octets below it count as lost (see pipe()).
   std::optional<SeqRange> next_lost(SeqNum snd_una, SeqNum high_rxt, std::uint32_t smss,
-                                    std::uint32_t dup_thresh) const;
+                                    std::uint32_t dup_thresh,
+                                    std::optional<SeqNum> lost_below = std::nullopt) const;
 
   // NextSeg() rule (3): as rule (1) but without the IsLost() condition.
   std::optional<SeqRange> next_unsacked(SeqNum snd_una, SeqNum high_rxt, std::uint32_t smss) const;
@@ -65,7 +69,7 @@ class Scoreboard {
   std::size_t range_count() const { return ranges_.size(); }
   std::size_t max_ranges() const { return max_ranges_; }
   bool empty() const { return ranges_.empty(); }
-  // After an RTO the sender may discard SACK state (RFC 6675 §5.1).
+  // Discards all SACK state (e.g. when the receiver seems to have reneged).
   void clear();
 
  private:
@@ -75,6 +79,9 @@ class Scoreboard {
   // Start of the lowest SACKed range such that every unSACKed octet below it is
   // lost and none above it is; nullopt when no octet is lost.
   std::optional<SeqNum> lost_end(std::uint32_t smss, std::uint32_t dup_thresh) const;
+  // lost_end() raised to lost_below when that is higher.
+  std::optional<SeqNum> lost_end(std::uint32_t smss, std::uint32_t dup_thresh,
+                                 std::optional<SeqNum> lost_below) const;
   // SACKed octets inside [lo, hi).
   std::uint32_t sacked_within(SeqNum lo, SeqNum hi) const;
   // First unSACKed octet at or above `from` that lies below `limit`, with the range

@@ -180,6 +180,15 @@ class TcpConnection final : public Connection {
   bool recover_valid_ = false;
   SeqNum recover_;     // RecoveryPoint / NewReno "recover"
   SeqNum high_rxt_;    // retransmission frontier (Scoreboard's convention)
+  // After an RTO with SACK (Linux's tcp_enter_loss): the scoreboard is kept, every
+  // unSACKed octet below loss_floor_ (HighData at the RTO) is presumed lost and
+  // resent by NextSeg in slow start, SACKed data is not resent. Ends when SND.UNA
+  // reaches loss_floor_. rto_una_: SND.UNA at that RTO (no progress by the next one:
+  // the receiver may have reneged, so the scoreboard is dropped; RFC 2018 §8).
+  bool rto_recovery_ = false;
+  SeqNum loss_floor_;
+  SeqNum rto_una_;
+  bool rto_una_valid_ = false;
 
   std::uint32_t persist_backoff_ = 0;
   std::uint32_t probes_out_ = 0;      // unanswered persist or keepalive probes

@@ -347,6 +347,9 @@ bool TcpConnection::process_ack(const wire::TcpRepr& seg, std::size_t payload_le
   update_window(seg);
   const std::uint32_t newly_sacked = process_sack(seg);
   if (acked > 0) {
+    if (rto_recovery_ && tcb_.snd_una >= loss_floor_) {
+      rto_recovery_ = false;  // every hole from before the RTO is filled
+    }
     if (in_recovery_) {
       on_recovery_ack(acked, now);
     } else {

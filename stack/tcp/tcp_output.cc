@@ -37,7 +37,7 @@ void TcpConnection::output(Instant now) {
     default:
       return;  // SYN and SYN-ACK go out from their creation and the RTO timer
   }
-  if (in_recovery_ && tcb_.sack_ok) {
+  if ((in_recovery_ || rto_recovery_) && tcb_.sack_ok) {
     sack_output(now);
   } else {
     send_new_data(now);

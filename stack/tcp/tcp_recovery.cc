@@ -85,6 +85,7 @@ std::uint32_t TcpConnection::process_sack(const wire::TcpRepr& seg) {
 
 void TcpConnection::reset_recovery() {
   in_recovery_ = false;
+  rto_recovery_ = false;
   dupacks_ = 0;
   high_rxt_ = tcb_.snd_una;
 }
@@ -166,13 +167,16 @@ void TcpConnection::exit_recovery(Instant now) {
 void TcpConnection::sack_output(Instant now) {
   const std::uint32_t mss = tcb_.snd_mss;
   const std::uint32_t dt = cfg_.dup_thresh;
+  const std::optional<SeqNum> floor =
+      rto_recovery_ ? std::optional<SeqNum>(loss_floor_) : std::nullopt;
   for (;;) {
-    const std::uint32_t pipe = scoreboard_.pipe(tcb_.snd_una, tcb_.snd_max, high_rxt_, mss, dt);
+    const std::uint32_t pipe =
+        scoreboard_.pipe(tcb_.snd_una, tcb_.snd_max, high_rxt_, mss, dt, floor);
     if (cc_->cwnd() < pipe + mss) {
       return;
     }
     std::uint32_t sent = 0;
-    if (auto r = scoreboard_.next_lost(tcb_.snd_una, high_rxt_, mss, dt)) {
+    if (auto r = scoreboard_.next_lost(tcb_.snd_una, high_rxt_, mss, dt, floor)) {
       sent = transmit(r->start, r->length(), now);  // rule (1): a lost hole
       high_rxt_ = r->start + sent;
     } else if (tcb_.snd_nxt < data_end() && usable_window() > 0) {

@@ -73,8 +73,19 @@ void TcpConnection::on_rto(Instant now) {
   // RFC 6582 §4 / RFC 6675 §5.1: no fast recovery for losses from before the timeout.
   recover_ = tcb_.snd_max;
   recover_valid_ = true;
-  scoreboard_.clear();
-  tcb_.snd_nxt = tcb_.snd_una;  // go back N: resend from SND.UNA under the loss window
+  const bool progressed = !rto_una_valid_ || tcb_.snd_una != rto_una_;
+  rto_una_ = tcb_.snd_una;
+  rto_una_valid_ = true;
+  if (tcb_.sack_ok && !scoreboard_.empty() && progressed) {
+    // Resend only the holes (output() -> sack_output()): going back N would resend
+    // everything the receiver already holds, and on a lossy path lose some of it again,
+    // and with fast recovery barred until RecoveryPoint, each such loss costs an RTO.
+    rto_recovery_ = true;
+    loss_floor_ = tcb_.snd_max;
+  } else {
+    scoreboard_.clear();
+    tcb_.snd_nxt = tcb_.snd_una;  // go back N: resend from SND.UNA under the loss window
+  }
   rtt_timing_ = false;
   output(now);
   arm_rto(now);

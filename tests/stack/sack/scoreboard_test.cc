@@ -309,3 +309,27 @@ TEST_CASE("the scoreboard works across the 2^32 wrap", "[sack][scoreboard]") {
   CHECK(sb.sacked_bytes() == 2 * kSmss);
   CHECK_FALSE(sb.is_sacked(seg_start(base, 2)));
 }
+
+// ---------------------------------------------------------------- after an RTO
+
+TEST_CASE("lost_below: after an RTO every unSACKed segment below it is lost",
+          "[sack][scoreboard][rto]") {
+  const SeqNum base{5000};
+  const SeqNum nxt = base + 10 * kSmss;
+  // Only segment 2 SACKed: by RFC 6675's rules nothing is lost yet.
+  const Scoreboard sb = ten_segments(base, {segs(base, 2, 2)});
+  CHECK_FALSE(sb.next_lost(base, base, kSmss, kDupThresh));
+  CHECK(sb.pipe(base, nxt, base, kSmss, kDupThresh) == 9 * kSmss);
+  // With lost_below = HighData: nothing is in flight until it is retransmitted, and
+  // NextSeg walks the holes, skipping the SACKed segment.
+  CHECK(sb.pipe(base, nxt, base, kSmss, kDupThresh, nxt) == 0);
+  CHECK(sb.next_lost(base, base, kSmss, kDupThresh, nxt) == range(seg_start(base, 1), seg_start(base, 2)));
+  const SeqNum after_first = seg_start(base, 2);
+  CHECK(sb.next_lost(base, after_first, kSmss, kDupThresh, nxt) ==
+        range(seg_start(base, 3), seg_start(base, 4)));
+  CHECK(sb.pipe(base, nxt, after_first, kSmss, kDupThresh, nxt) == kSmss);  // one retransmitted
+  // A floor below what the SACK rules already call lost changes nothing.
+  const Scoreboard four = ten_segments(base, {segs(base, 5, 5), segs(base, 7, 7), segs(base, 9, 9)});
+  CHECK(four.pipe(base, nxt, base, kSmss, kDupThresh, base) ==
+        four.pipe(base, nxt, base, kSmss, kDupThresh));
+}

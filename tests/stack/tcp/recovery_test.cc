@@ -170,22 +170,65 @@ TEST_CASE("the receiver reports out-of-order data in SACK blocks, most recent fi
   CHECK(b.repr.options.sack[0] == wire::SackBlock{h.remote_seq + 200, h.remote_seq + 250});
 }
 
-TEST_CASE("an RTO during recovery clears the scoreboard and resends from SND.UNA",
-          "[tcp][recovery][sack][rto]") {
-  Harness h;
+namespace {
+// Six segments out; segments 1-3 SACKed (0, 4 and 5 missing), recovery entered and
+// its retransmission of segment 0 dropped. The RTO floor is 1 s (the handshake
+// measured an RTT of 0) to keep the backoff arithmetic readable.
+void rto_during_sack_recovery(Harness& h) {
   h.peer.sack = true;
-  // The handshake measured an RTT of 0, so the RTO sits at its floor; a 1 s floor
-  // keeps the backoff arithmetic below readable.
   h.cfg.min_rto = 1s;
   h.established();
   send_segments(h, 6);
   for (int i = 0; i < 3; ++i) dup_ack(h, {block(h, 1, 2 + i)});
   h.drop_sent();
+}
+
+std::uint32_t segment_of(const Harness& h, const Sent& s) {
+  return static_cast<std::uint32_t>(s.repr.seq - h.local_seq) / kMss;
+}
+}  // namespace
+
+TEST_CASE("an RTO during SACK recovery resends only what is not SACKed, in slow start",
+          "[tcp][recovery][sack][rto]") {
+  Harness h;
+  rto_during_sack_recovery(h);
   h.advance(1s);
-  const Sent r = h.pop();
-  CHECK(r.repr.seq == h.local_seq);
+  CHECK(segment_of(h, h.pop()) == 0);  // cwnd = 1 SMSS: SND.UNA first
   h.expect_nothing_sent();
   CHECK(h.conn->info().cwnd_bytes == kMss);
+  CHECK(h.counters.rto_timeouts == 1);
+  // Segment 0 arrives; the SACK still covers 1-3. Slow start: two more segments,
+  // and they are the remaining holes 4 and 5, not the SACKed 1-3 (no go-back-N).
+  wire::TcpRepr a = h.seg();
+  a.ack = h.local_seq + kMss;
+  a.options.sack[a.options.sack_count++] = block(h, 1, 4);
+  h.inject(a);
+  std::vector<std::uint32_t> resent;
+  while (h.sent_count() > 0) resent.push_back(segment_of(h, h.pop()));
+  CHECK(resent == std::vector<std::uint32_t>{4, 5});
+  // Everything acknowledged: the RTO recovery is over, nothing more goes out.
+  h.peer_ack(h.local_seq + 6 * kMss);
+  h.expect_nothing_sent();
+  CHECK(h.conn->info().bytes_in_flight == 0);
+}
+
+TEST_CASE("a second RTO without progress drops the scoreboard and goes back N",
+          "[tcp][recovery][sack][rto]") {
+  // RFC 2018 §8: the receiver may renege on what it SACKed. If even SND.UNA's
+  // retransmission brought no progress, stop trusting the SACK information.
+  Harness h;
+  rto_during_sack_recovery(h);
+  h.advance(1s);
+  CHECK(segment_of(h, h.pop()) == 0);
+  h.advance(2s);  // backed off; no ACK came
+  CHECK(segment_of(h, h.pop()) == 0);
+  CHECK(h.counters.rto_timeouts == 2);
+  // SND.UNA's segment arrives; the peer SACKs nothing any more. Go-back-N resends
+  // from segment 1, which the scoreboard would have skipped.
+  const SeqNum base = h.local_seq;  // peer_ack() moves local_seq
+  h.peer_ack(base + kMss);
+  const Sent next = h.pop();
+  CHECK(next.repr.seq == base + kMss);  // segment 1, SACKed before the reneging
 }
 
 }  // namespace utcp::stack::tcp::test
