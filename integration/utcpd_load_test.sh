@@ -8,8 +8,9 @@
 #     connections and sockets return to the baseline (the listeners), svc_errors 0.
 #  3. Two engines (--cores 0,1, a tap with two queues): ab -n 4000 -c 50 plus parallel
 #     echo transfers; both engines accepted flows; the per-engine tcp_passive_opens sum
-#     is exactly the number of connections the clients opened (the namespace's kernel
-#     TCP MIB, ActiveOpens) and the svc_accepted sum exactly the established ones, so
+#     is at most the number of connections the clients opened (the namespace's kernel
+#     TCP MIB, ActiveOpens) and at least the ones they used, and the svc_accepted sum
+#     is exactly the established ones, so
 #     each flow was served on one engine; no engine dropped or reset a misdelivered
 #     segment (drop_listen_invalid, syn_cookies_failed 0; RSTs only after TIME-WAIT).
 # (Part 2 runs before part 1 on the same utcpd, so its baseline is not disturbed by the
@@ -273,9 +274,15 @@ log "two engines: ab -n 4000 -c 50 ${ab2_rps:-?} requests/s + $ECHO_N echo trans
   "clients opened $made, engines passive-opened $opened, established $established;" \
   "http requests $req0 / $req1; echo bytes $(ENGINE=0 c svc_echo_bytes) / $(ENGINE=1 c svc_echo_bytes)"
 [ "$acc0" -gt 0 ] && [ "$acc1" -gt 0 ] || fail "flows not spread: svc_accepted $acc0 / $acc1"
-# Every SYN the clients sent became one connection on one engine, and every connection
-# that got established was accepted and served by exactly one engine's service.
-[ "$opened" = "$made" ] || fail "tcp_passive_opens sum $opened != $made connections the clients opened"
+# Every SYN the clients sent became at most one connection on one engine (a flow
+# opened on two engines would push the sum above what the clients made), and every
+# connection that got established was accepted and served by exactly one engine's
+# service. Only the connections ab opened beyond its requests and abandoned may be
+# missing: their SYN can be lost on a busy tap queue and ab closes them before the
+# kernel sends it again (seen once in CI: 4012 made, 4010 opened).
+unused=$((made - 4000 - ECHO_N))
+[ "$opened" -le "$made" ] && [ "$opened" -ge $((made - unused)) ] ||
+  fail "tcp_passive_opens sum $opened not in [$((made - unused)), $made] (clients opened $made)"
 [ $((acc0 + acc1)) = "$established" ] \
   || fail "svc_accepted sum $((acc0 + acc1)) != tcp_established sum $established"
 [ $((acc0 + acc1)) -ge $((4000 + ECHO_N)) ] && [ $((acc0 + acc1)) -le "$made" ] \
