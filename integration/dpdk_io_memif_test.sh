@@ -6,29 +6,23 @@
 set -euo pipefail
 
 SRC=${UTCP_SOURCE:-$(cd "$(dirname "$0")/.." && pwd)}
+# shellcheck source=integration/lib.sh
+source "$SRC/integration/lib.sh"
 BUILD=${UTCP_BUILD:-$SRC/build}
 TOOL=$BUILD/dpdk_io/utcp-portcheck
 NS=utcp-dpdkio-$$  # memif's socket is abstract by default: per network namespace
 PREFIX=utcp-dpdkio-$$
 WORK=$(mktemp -d /tmp/utcp-dpdkio-memif.XXXXXX)
-SERVER=""
+SERVER="" PID=""
 FAILED=0
 COUNT=20
 
 log() { echo "[dpdk_io_memif] $*"; }
 fail() { echo "[dpdk_io_memif] FAIL: $*" >&2; FAILED=1; }
 
-stop_server() {
-  [ -n "$SERVER" ] || return 0
-  kill -TERM "$SERVER" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$SERVER" 2>/dev/null; then
-    fail "server (pid $SERVER) ignored SIGTERM for 10 s"
-    kill -KILL "$SERVER" 2>/dev/null || true
-  fi
-  local rc=0
-  wait "$SERVER" 2>/dev/null || rc=$?
-  [ "$rc" = 0 ] || fail "utcp-portcheck (pid $SERVER) exited with status $rc"
+stop_server() {  # by pid, bounded, escalating to SIGKILL (lib.sh)
+  PID=$SERVER
+  stop_pid utcp-portcheck TERM
   SERVER=""
 }
 

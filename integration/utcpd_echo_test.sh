@@ -73,49 +73,10 @@ done
 
 ip netns add "$NS"
 
-# --- The input, made once; the client, inline.
+# --- The input, made once (the client is integration/echo_client.py).
 head -c 64M /dev/urandom >"$WORK/data"
 [ "$(stat -c %s "$WORK/data")" = "$SIZE" ] || { fail "input is not $SIZE bytes"; exit 1; }
 WANT=$(sha256sum "$WORK/data" | cut -d' ' -f1)
-
-# A sender thread writes everything, then half-closes; the main thread reads the echo
-# until EOF. Prints "sha256 bytes seconds". On SIGTERM (a stall) it says how far it got.
-cat >"$WORK/echo_client.py" <<'PY'
-import hashlib, os, signal, socket, sys, threading, time
-host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-with open(path, "rb") as f:
-    data = f.read()
-sent = received = 0
-def on_term(signum, frame):
-    print(f"client stopped: sent {sent} of {len(data)} bytes, received {received}",
-          file=sys.stderr, flush=True)
-    os._exit(3)
-signal.signal(signal.SIGTERM, on_term)
-t0 = time.monotonic()
-s = socket.create_connection((host, port), timeout=10)
-s.settimeout(None)  # the script bounds the whole transfer
-def send():
-    global sent
-    view = memoryview(data)
-    while sent < len(view):
-        sent += s.send(view[sent:sent + (1 << 16)])
-    s.shutdown(socket.SHUT_WR)
-t = threading.Thread(target=send, daemon=True)
-t.start()
-h = hashlib.sha256()
-while True:
-    chunk = s.recv(1 << 18)
-    if not chunk:
-        break
-    h.update(chunk)
-    received += len(chunk)
-elapsed = time.monotonic() - t0
-t.join(timeout=10)
-if t.is_alive() or sent != len(data):
-    print(f"EOF before the sender finished: sent {sent}", file=sys.stderr)
-    sys.exit(2)
-print(h.hexdigest(), received, f"{elapsed:.3f}")
-PY
 
 # kstat NAME: the kernel's (this namespace's) SNMP counter NAME, absolute.
 kstat() { ip netns exec "$NS" nstat -asz "$1" | awk -v n="$1" '$1 == n { v = $2 } END { print v + 0 }'; }
@@ -148,8 +109,8 @@ echo_case() {
   local k
   for k in $KSTATS; do K0[$k]=$(kstat "$k"); done
 
-  ip netns exec "$NS" timeout $((limit + 15)) /usr/bin/python3 "$WORK/echo_client.py" \
-    "$UTCP_IP" "$PORT" "$WORK/data" >"$dir/client.out" 2>"$dir/client.err" &
+  ip netns exec "$NS" timeout $((limit + 15)) /usr/bin/python3 "$SRC/integration/echo_client.py" \
+    "$UTCP_IP" "$PORT" "$WORK/data" --elapsed >"$dir/client.out" 2>"$dir/client.err" &
   CLIENT=$!
   local ticks=0
   while kill -0 "$CLIENT" 2>/dev/null && [ "$ticks" -lt $((limit * 10)) ]; do

@@ -217,29 +217,9 @@ ECHO_N=6
 ECHO_BYTES=$((1 << 20))
 head -c $ECHO_BYTES /dev/urandom >"$WORK/data"
 want=$(sha256sum "$WORK/data" | cut -d' ' -f1)
-cat >"$WORK/echo_client.py" <<'PY'
-import hashlib, socket, sys, threading
-host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-s = socket.create_connection((host, port), timeout=30)
-def send():
-    with open(path, "rb") as f:
-        s.sendall(f.read())
-    s.shutdown(socket.SHUT_WR)
-t = threading.Thread(target=send)
-t.start()
-h, n = hashlib.sha256(), 0
-while True:
-    chunk = s.recv(1 << 16)
-    if not chunk:
-        break
-    h.update(chunk)
-    n += len(chunk)
-t.join()
-print(h.hexdigest(), n)
-PY
 opens0=$(ktcp ActiveOpens); fails0=$(ktcp AttemptFails)
 for i in $(seq $ECHO_N); do
-  ip netns exec "$NS" timeout 60 /usr/bin/python3 "$WORK/echo_client.py" $UTCP_IP 7 "$WORK/data" \
+  ip netns exec "$NS" timeout 60 /usr/bin/python3 "$SRC/integration/echo_client.py" $UTCP_IP 7 "$WORK/data" \
     >"$WORK/echo.$i" 2>&1 &
   CLIENT_PIDS="$CLIENT_PIDS $!"
 done

@@ -76,28 +76,8 @@ old=$(ip netns exec "$NS" timeout 10 curl -sS --http1.0 --max-time 5 http://$UTC
 
 # --- 5. 8 MiB through echo: send and receive concurrently, half-close, compare SHA-256.
 head -c 8M /dev/urandom >"$WORK/data"
-cat >"$WORK/echo_client.py" <<'PY'
-import hashlib, socket, sys, threading
-host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-s = socket.create_connection((host, port), timeout=30)
-def send():
-    with open(path, "rb") as f:
-        s.sendall(f.read())
-    s.shutdown(socket.SHUT_WR)
-t = threading.Thread(target=send)
-t.start()
-h, n = hashlib.sha256(), 0
-while True:
-    chunk = s.recv(1 << 16)
-    if not chunk:
-        break
-    h.update(chunk)
-    n += len(chunk)
-t.join()
-print(h.hexdigest(), n)
-PY
 want=$(sha256sum "$WORK/data" | cut -d' ' -f1)
-got=$(ip netns exec "$NS" timeout 60 /usr/bin/python3 "$WORK/echo_client.py" $UTCP_IP 7 "$WORK/data" || true)
+got=$(ip netns exec "$NS" timeout 60 /usr/bin/python3 "$SRC/integration/echo_client.py" $UTCP_IP 7 "$WORK/data" || true)
 [ "$got" = "$want 8388608" ] || fail "echo: got '$got', want '$want 8388608'"
 
 # Discard: 1 MiB in, nothing back.

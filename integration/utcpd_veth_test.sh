@@ -52,26 +52,6 @@ ip -n "$NS_K" link set vb up
 
 head -c 4M /dev/urandom >"$WORK/data"
 want=$(sha256sum "$WORK/data" | cut -d' ' -f1)
-cat >"$WORK/echo_client.py" <<'PY'
-import hashlib, socket, sys, threading
-host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-s = socket.create_connection((host, port), timeout=30)
-def send():
-    with open(path, "rb") as f:
-        s.sendall(f.read())
-    s.shutdown(socket.SHUT_WR)
-t = threading.Thread(target=send)
-t.start()
-h, n = hashlib.sha256(), 0
-while True:
-    chunk = s.recv(1 << 16)
-    if not chunk:
-        break
-    h.update(chunk)
-    n += len(chunk)
-t.join()
-print(h.hexdigest(), n)
-PY
 
 # run_device NAME: utcpd on va through DPDK driver NAME (net_af_packet, net_af_xdp).
 run_device() {
@@ -95,7 +75,7 @@ run_device() {
   local body got
   body=$(ip netns exec "$NS_K" timeout 10 curl -sS --max-time 5 http://$UTCP_IP/ || true)
   [ "$body" = utcp ] || fail "$dev: curl got '$body'"
-  got=$(ip netns exec "$NS_K" timeout 60 /usr/bin/python3 "$WORK/echo_client.py" $UTCP_IP 7 \
+  got=$(ip netns exec "$NS_K" timeout 60 /usr/bin/python3 "$SRC/integration/echo_client.py" $UTCP_IP 7 \
     "$WORK/data" || true)
   [ "$got" = "$want 4194304" ] || fail "$dev: echo got '$got', want '$want 4194304'"
   utcpd_snapshot "$out" || true
