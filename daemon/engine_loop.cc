@@ -15,6 +15,7 @@
 
 #include "daemon/core/idle_policy.h"
 #include "daemon/core/services.h"
+#include "daemon/core/shim_server.h"
 #include "stack/engine/engine.h"
 #include "stack/io/fault_injector.h"
 
@@ -37,6 +38,7 @@ EngineLoops::EngineLoops(dpdk_io::Port& port, const Options& opts,
       snapshots_(count_), served_(count_, 0), exited_(count_, false) {
   for (std::uint16_t e = 0; e < count_; ++e) {
     wake_fds_.push_back(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    mailboxes_.push_back(std::make_unique<Mailbox>());
   }
 }
 
@@ -56,6 +58,12 @@ bool EngineLoops::start(std::string* error) {
   }
   started_ = port_.start_engines([this](std::uint16_t e) { run(e); }, error);
   return started_;
+}
+
+std::vector<Mailbox*> EngineLoops::mailboxes() const {
+  std::vector<Mailbox*> out;
+  for (const auto& m : mailboxes_) out.push_back(m.get());
+  return out;
 }
 
 void EngineLoops::wake(std::uint16_t e) {
@@ -113,6 +121,9 @@ void EngineLoops::run(std::uint16_t e) {
   std::string error;
   Services services(*engine, {opts_.echo_port, opts_.discard_port, opts_.http_port}, &error);
   if (!error.empty()) std::fprintf(stderr, "utcpd: engine %u: %s\n", e, error.c_str());
+  // The shim drains the engine's events; those of the services' sockets go to them.
+  ShimServer shim(*engine, e, [&](const stack::engine::SocketEvent& ev) { services.handle(ev, now); });
+  Mailbox& mail = *mailboxes_[e];
 
   const int ep = ::epoll_create1(EPOLL_CLOEXEC);
   epoll_event ev{};
@@ -136,19 +147,28 @@ void EngineLoops::run(std::uint16_t e) {
       next_ping = now + std::chrono::seconds(1);
       ++work;
     }
+    for (const EngineMsg& msg : mail.take()) {
+      shim.deliver(msg, now);
+      ++work;
+    }
     work += engine->poll(now);
-    work += services.run(now);
+    work += shim.run(now);
     if (const std::uint64_t want = requested_.load(std::memory_order_acquire); want != served) {
       served = want;
-      publish(e, snapshot(engine->counters(), services.counters()), want);
+      publish(e, snapshot(engine->counters(), services.counters(), shim.counters()), want);
     }
     if (!idle.after_round(work)) continue;
     const int timeout_ms = idle.sleep_timeout_ms(now, std::min(engine->next_deadline(), next_ping));
+    // The doorbell (wake_fds_[e]) is also what apps ring once the shim announced the
+    // sleep; the last look at their rings comes after the announcement.
     if (port_.prepare_sleep(e)) {
-      std::array<epoll_event, 4> evs{};
-      ::epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), timeout_ms);
-      std::uint64_t drained = 0;
-      [[maybe_unused]] const ssize_t r = ::read(wake_fds_[e], &drained, sizeof drained);
+      if (shim.prepare_sleep() && !mail.pending()) {
+        std::array<epoll_event, 4> evs{};
+        ::epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), timeout_ms);
+        std::uint64_t drained = 0;
+        [[maybe_unused]] const ssize_t r = ::read(wake_fds_[e], &drained, sizeof drained);
+      }
+      shim.finish_sleep();
     }
     port_.finish_sleep(e);
   }
@@ -157,12 +177,13 @@ void EngineLoops::run(std::uint16_t e) {
   // then poll until the engine has nothing left to send.
   now = clock_now();
   services.abort_all(now);
+  shim.abort_all(now);
   for (int i = 0; i < kShutdownPolls; ++i) {
     if (engine->poll(clock_now()) == 0 && i > 0) break;
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    snapshots_[e] = snapshot(engine->counters(), services.counters());
+    snapshots_[e] = snapshot(engine->counters(), services.counters(), shim.counters());
     exited_[e] = true;
   }
   published_cv_.notify_all();

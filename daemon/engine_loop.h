@@ -9,11 +9,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "daemon/core/mailbox.h"
 #include "daemon/core/options.h"
 #include "daemon/core/stats.h"
 #include "dpdk_io/dpdk_port.h"
@@ -36,6 +38,11 @@ class EngineLoops {
   // and joins them. Returns every engine's final counters.
   std::vector<CounterSnapshot> stop();
 
+  // The control thread's way in: each engine's mailbox, and the eventfd it sleeps on,
+  // which apps ring as its doorbell (shim/sleep_flag.h).
+  std::vector<Mailbox*> mailboxes() const;
+  const std::vector<int>& doorbells() const { return wake_fds_; }
+
  private:
   void run(std::uint16_t e);
   void wake(std::uint16_t e);
@@ -45,7 +52,8 @@ class EngineLoops {
   const Options& opts_;
   const stack::isn::Secret secret_;
   const std::uint16_t count_;
-  std::vector<int> wake_fds_;  // eventfd per engine: stop and snapshot requests
+  std::vector<int> wake_fds_;  // eventfd per engine: stop, snapshots, mail, app doorbell
+  std::vector<std::unique_ptr<Mailbox>> mailboxes_;
   std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> requested_{0};  // snapshot generation asked for
   bool started_ = false;

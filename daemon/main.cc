@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/core/control_server.h"
 #include "daemon/core/options.h"
 #include "daemon/core/stats.h"
 #include "daemon/engine_loop.h"
@@ -59,14 +60,32 @@ void print_counters(const Snapshots& snaps) {
   std::fflush(stdout);
 }
 
-// Serves signals until SIGINT or SIGTERM; polls the link once a second (it logs changes).
-void control_loop(int sig_fd, dpdk_io::Port& port, EngineLoops& loops) {
+ControlConfig control_config(const Options& opts, const dpdk_io::Port& port,
+                             const EngineLoops& loops) {
+  ControlConfig cfg;
+  cfg.path = opts.control_path;
+  cfg.ip = opts.ip.value;
+  cfg.prefix_len = static_cast<std::uint32_t>(opts.prefix_len);
+  for (const auto& e : port.info().engines) cfg.engine_cpus.push_back(static_cast<int>(e.cpu));
+  cfg.doorbells = loops.doorbells();
+  return cfg;
+}
+
+// Serves apps (the control socket) and signals until SIGINT or SIGTERM; polls the link
+// once a second (it logs changes).
+void control_loop(int sig_fd, dpdk_io::Port& port, EngineLoops& loops, ControlServer& control) {
+  auto next_link_check = std::chrono::steady_clock::now();
   for (;;) {
-    pollfd pfd{sig_fd, POLLIN, 0};
-    if (::poll(&pfd, 1, 1000) <= 0) {
-      port.link_up();
-      continue;
+    if (!control.serve(100)) {
+      std::fprintf(stderr, "utcpd: control socket failed\n");
+      return;
     }
+    if (std::chrono::steady_clock::now() >= next_link_check) {
+      port.link_up();
+      next_link_check += std::chrono::seconds(1);
+    }
+    pollfd pfd{sig_fd, POLLIN, 0};
+    if (::poll(&pfd, 1, 0) <= 0) continue;
     signalfd_siginfo si{};
     if (::read(sig_fd, &si, sizeof si) != static_cast<ssize_t>(sizeof si)) continue;
     if (si.ssi_signo == SIGUSR1) {
@@ -100,16 +119,20 @@ int run(const Options& opts) {
     return 1;
   }
   std::printf("%s\n", dpdk_io::to_string(port->info()).c_str());
-  std::printf("control: %s accepted, not served yet (TODO(issue 4))\n", opts.control_path.c_str());
   if (opts.fault) std::printf("fault: %s\n", opts.fault_text.c_str());
   if (opts.ping) std::printf("ping: %s every second from engine 0\n", opts.ping->to_string().c_str());
   int rc = 0;
   {
     EngineLoops loops(*port, opts, secret);
-    if (loops.start(&error)) {
+    ControlServer control(control_config(opts, *port, loops), loops.mailboxes());
+    if (!control.open(&error)) {
+      std::fprintf(stderr, "utcpd: %s\n", error.c_str());
+      rc = 1;
+    } else if (loops.start(&error)) {
+      std::printf("control: %s\n", control.path().c_str());
       std::printf("ready\n");
       std::fflush(stdout);
-      control_loop(sig_fd, *port, loops);
+      control_loop(sig_fd, *port, loops, control);
       print_counters(loops.stop());
     } else {
       std::fprintf(stderr, "utcpd: %s\n", error.c_str());

@@ -12,6 +12,7 @@ packages=(
   curl socat python3 procps                      # integration tests: clients, process stats
   wrk apache2-utils                              # integration tests and benchmarks: wrk, ab
   nftables ethtool                               # integration tests: loss; veth offloads
+  nginx lighttpd                                 # libutcp.so acceptance: real servers
 )
 
 missing=()

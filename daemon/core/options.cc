@@ -241,7 +241,7 @@ std::string usage() {
          "  --ip A.B.C.D/N       utcp's address and prefix length (on no kernel interface)\n"
          "  --gateway A.B.C.D    next hop for off-subnet destinations (default: none)\n"
          "  --cores LIST         one engine per CPU: 0, 0,1 or 0-1 (default: one engine)\n"
-         "  --control PATH       control socket (default /run/utcp/utcpd.sock; issue 4)\n"
+         "  --control PATH       control socket apps attach to (default /run/utcp/utcpd.sock)\n"
          "  --file-prefix P      DPDK runtime file prefix (default utcpd-<pid>)\n"
          "  --hugepages MODE     auto|on|off (default auto: hugepages when free)\n"
          "  --poll MODE          sleep|busy: idle engines sleep (default) or spin\n"

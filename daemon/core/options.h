@@ -27,7 +27,7 @@ struct Options {
   int prefix_len = 24;
   std::optional<stack::wire::Ipv4Addr> gateway;
   std::vector<unsigned> cores;          // empty: one engine, chosen by dpdk_io
-  std::string control_path{kDefaultControlPath};  // accepted; the channel is issue 4
+  std::string control_path{kDefaultControlPath};  // where apps attach (libutcp.so)
   std::string file_prefix;              // empty: main() derives "utcpd-<pid>"
   Hugepages hugepages = Hugepages::kAuto;
   PollMode poll = PollMode::kSleep;

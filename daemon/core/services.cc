@@ -55,17 +55,25 @@ std::size_t Services::run(Instant now) {
   for (;;) {
     const std::size_t n = engine_.drain_events(events_);
     for (std::size_t i = 0; i < n; ++i) {
-      const std::uint64_t raw = events_[i].id.raw();
-      if (auto l = listeners_.find(raw); l != listeners_.end()) {
-        if (events_[i].mask & events::kReadable) accept_all(events_[i].id, l->second, now);
-      } else if (auto c = conns_.find(raw); c != conns_.end()) {
-        const Outcome o = serve(c->second, now);
-        if (o != Outcome::kKeep) finish(raw, o == Outcome::kFailed, now);
-      }
+      (void)handle(events_[i], now);
       ++served;
     }
     if (n < events_.size()) return served;
   }
+}
+
+bool Services::handle(const stack::engine::SocketEvent& ev, Instant now) {
+  const std::uint64_t raw = ev.id.raw();
+  if (auto l = listeners_.find(raw); l != listeners_.end()) {
+    if (ev.mask & events::kReadable) accept_all(ev.id, l->second, now);
+    return true;
+  }
+  if (auto c = conns_.find(raw); c != conns_.end()) {
+    const Outcome o = serve(c->second, now);
+    if (o != Outcome::kKeep) finish(raw, o == Outcome::kFailed, now);
+    return true;
+  }
+  return false;
 }
 
 void Services::accept_all(SocketId listener, Kind kind, Instant now) {

@@ -60,6 +60,9 @@ class Services {
   // After engine.poll(): drains the engine's events and serves every socket that
   // changed. Returns the number of sockets served (0: nothing to do).
   std::size_t run(stack::Instant now);
+  // Serves one event drained by someone else (utcpd's engine loop, which shares the
+  // engine with the shim). False: not one of ours.
+  bool handle(const stack::engine::SocketEvent& ev, stack::Instant now);
 
   // Shutdown: resets every open connection (SO_LINGER 0) and closes the listeners.
   void abort_all(stack::Instant now);

@@ -7,13 +7,14 @@
 namespace utcp::daemon {
 
 CounterSnapshot snapshot(const stack::engine::EngineCounters& engine,
-                         const ServiceCounters& services) {
+                         const ServiceCounters& services, const ShimCounters& shim) {
   CounterSnapshot snap;
   auto add = [&snap](std::string_view name, std::uint64_t value) {
     snap.push_back({std::string(name), value});
   };
   engine.for_each(add);
   services.for_each(add);
+  shim.for_each(add);
   return snap;
 }
 

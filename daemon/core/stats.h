@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "daemon/core/services.h"
+#include "daemon/core/shim_server.h"
 #include "stack/engine/counters.h"
 #include "stack/engine/engine_config.h"
 #include "stack/isn/isn.h"
@@ -24,7 +25,7 @@ struct CounterLine {
 using CounterSnapshot = std::vector<CounterLine>;
 
 CounterSnapshot snapshot(const stack::engine::EngineCounters& engine,
-                         const ServiceCounters& services);
+                         const ServiceCounters& services, const ShimCounters& shim);
 // "engine N name value\n" per line.
 std::string format_snapshot(std::uint16_t engine, const CounterSnapshot& snap);
 

@@ -1,0 +1,294 @@
+// The control thread's side of the app channel (read control_server.h first).
+#include "daemon/core/control_server.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace utcp::daemon {
+namespace {
+
+std::uint64_t bit(std::uint32_t c) { return std::uint64_t{1} << c; }
+
+void ring(int fd) {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = ::write(fd, &one, sizeof one);
+}
+
+// mkdir -p of the socket's directory (mode 0755: any user may connect; the socket
+// file itself decides, and it is 0666 so unprivileged apps can attach).
+void make_parent_dirs(const std::string& path) {
+  for (std::size_t at = path.find('/', 1); at != std::string::npos; at = path.find('/', at + 1)) {
+    ::mkdir(path.substr(0, at).c_str(), 0755);
+  }
+}
+
+}  // namespace
+
+ControlServer::ControlServer(ControlConfig cfg, std::vector<Mailbox*> mailboxes)
+    : cfg_(std::move(cfg)), mailboxes_(std::move(mailboxes)) {
+  cfg_.geometry.engines = static_cast<std::uint32_t>(cfg_.doorbells.size());
+}
+
+ControlServer::~ControlServer() {
+  for (auto& [fd, w] : watches_) ::close(fd);
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+  if (listen_fd_ >= 0) ::unlink(cfg_.path.c_str());
+}
+
+bool ControlServer::open(std::string* error) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (cfg_.path.empty() || cfg_.path.size() >= sizeof addr.sun_path) {
+    *error = "control path too long: " + cfg_.path;
+    return false;
+  }
+  if (!cfg_.geometry.valid()) {
+    *error = "invalid channel geometry";
+    return false;
+  }
+  std::memcpy(addr.sun_path, cfg_.path.c_str(), cfg_.path.size());
+  make_parent_dirs(cfg_.path);
+  ::unlink(cfg_.path.c_str());
+  listen_fd_ = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (listen_fd_ < 0 || epoll_fd_ < 0 ||
+      ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::chmod(cfg_.path.c_str(), 0666) != 0 || ::listen(listen_fd_, 128) != 0) {
+    *error = "control socket " + cfg_.path + ": " + std::strerror(errno);
+    return false;
+  }
+  auto w = std::make_unique<Watch>(Watch{Watch::Kind::kListen, listen_fd_});
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = w.get();
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
+  watches_.emplace(listen_fd_, std::move(w));
+  return true;
+}
+
+bool ControlServer::serve(int timeout_ms) {
+  // Channels still being let go make this thread look again soon.
+  bool draining = false;
+  for (auto& f : families_) draining |= f->draining != 0;
+  epoll_event evs[64];
+  const int n = ::epoll_wait(epoll_fd_, evs, 64, draining ? std::min(timeout_ms, 20) : timeout_ms);
+  if (n < 0 && errno != EINTR) return false;
+  for (int i = 0; i < n; ++i) {
+    auto* w = static_cast<Watch*>(evs[i].data.ptr);
+    switch (w->kind) {
+      case Watch::Kind::kListen:
+        accept_connections();
+        break;
+      case Watch::Kind::kConnection:
+        on_connection(*w);
+        break;
+      case Watch::Kind::kPlaceholder:
+        placeholder_gone(*w);
+        break;
+    }
+  }
+  drain_channels();
+  return true;
+}
+
+void ControlServer::accept_connections() {
+  for (;;) {
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) return;
+    auto w = std::make_unique<Watch>(Watch{Watch::Kind::kConnection, fd});
+    w->channel = shim::kMaxChannels;  // not attached yet
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.ptr = w.get();
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    watches_.emplace(fd, std::move(w));
+  }
+}
+
+void ControlServer::on_connection(Watch& w) {
+  for (;;) {
+    shim::ControlMsg msg;
+    int fds[shim::kMaxPassedFds];
+    std::size_t nfds = 0;
+    const int rc = shim::recv_control(w.fd, &msg, fds, &nfds);
+    if (rc == 1 || (rc < 0 && errno != EAGAIN && errno != EPROTO)) {
+      connection_gone(w);
+      return;
+    }
+    if (rc < 0 && errno == EAGAIN) return;
+    if (rc < 0) {  // EPROTO: a broken client; it is dropped like a dead one
+      ++counters_.rejected;
+      connection_gone(w);
+      return;
+    }
+    const std::span<int> passed(fds, nfds);
+    switch (msg.kind) {
+      case shim::ControlKind::kAttach:
+      case shim::ControlKind::kJoin:
+        attach(w, msg, passed);
+        break;
+      case shim::ControlKind::kPlaceholder:
+        if (nfds == 1) {
+          placeholder(w, msg, fds[0]);
+          break;
+        }
+        [[fallthrough]];
+      default:
+        ++counters_.rejected;
+        for (int fd : passed) ::close(fd);
+        break;
+    }
+  }
+}
+
+void ControlServer::attach(Watch& w, const shim::ControlMsg& msg, std::span<int> fds) {
+  shim::ControlMsg answer;
+  answer.kind = shim::ControlKind::kAttached;
+  answer.pid = ::getpid();
+  Family* family = nullptr;
+  int wake_fd = fds.empty() ? -1 : fds[0];
+  const bool join = msg.kind == shim::ControlKind::kJoin;
+  if (w.family != nullptr || wake_fd < 0 || fds.size() != (join ? 2u : 1u)) {
+    answer.status = EPROTO;
+  } else if (join) {
+    struct stat st {};
+    if (::fstat(fds[1], &st) == 0) {
+      for (auto& f : families_) {
+        if (f->region->inode() == st.st_ino) family = f.get();
+      }
+    }
+    ::close(fds[1]);
+    if (family == nullptr) answer.status = ENOENT;
+  } else {
+    std::string error;
+    auto region = Region::create(cfg_.geometry, next_region_id_++, &error);
+    if (!region) {
+      answer.status = ENOMEM;
+    } else {
+      families_.push_back(std::make_unique<Family>());
+      family = families_.back().get();
+      family->region = std::move(region);
+      ++counters_.families;
+    }
+  }
+  std::uint32_t channel = shim::kMaxChannels;
+  if (family != nullptr) {
+    for (std::uint32_t c = 0; c < cfg_.geometry.channels; ++c) {
+      if ((family->channels & bit(c)) == 0) {
+        channel = c;
+        break;
+      }
+    }
+    if (channel == shim::kMaxChannels) answer.status = EMFILE;
+  }
+  if (answer.status != 0) {
+    ++counters_.rejected;
+    if (wake_fd >= 0) ::close(wake_fd);
+    (void)shim::send_control(w.fd, answer, {});
+    return;
+  }
+  family->channels |= bit(channel);
+  family->region->set_wake_fd(channel, wake_fd);
+  w.family = family;
+  w.channel = channel;
+  join ? ++counters_.joins : ++counters_.attaches;
+  post_all({EngineMsg::Kind::kChannelUp, family->region, channel, 0, 0});
+
+  answer.channel = channel;
+  answer.geometry = cfg_.geometry;
+  answer.ip = cfg_.ip;
+  answer.prefix_len = cfg_.prefix_len;
+  for (std::size_t e = 0; e < cfg_.engine_cpus.size() && e < shim::kMaxEngines; ++e) {
+    answer.engine_cpu[e] = cfg_.engine_cpus[e];
+  }
+  std::vector<int> out{family->region->memfd()};
+  out.insert(out.end(), cfg_.doorbells.begin(), cfg_.doorbells.end());
+  (void)shim::send_control(w.fd, answer, out);
+}
+
+void ControlServer::placeholder(Watch& w, const shim::ControlMsg& msg, int fd) {
+  if (w.family == nullptr || msg.slot >= cfg_.geometry.sockets) {
+    ++counters_.rejected;
+    ::close(fd);
+    return;
+  }
+  auto p = std::make_unique<Watch>(Watch{Watch::Kind::kPlaceholder, fd});
+  p->family = w.family;
+  p->slot = msg.slot;
+  p->generation = msg.generation;
+  epoll_event ev{};
+  ev.events = EPOLLRDHUP;  // EPOLLHUP is always reported: the app end's last close
+  ev.data.ptr = p.get();
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    ++counters_.rejected;
+    ::close(fd);
+    return;
+  }
+  ++w.family->placeholders;
+  ++counters_.placeholders;
+  post_all({EngineMsg::Kind::kPlaceholder, w.family->region, w.channel, msg.slot, msg.generation});
+  watches_.emplace(fd, std::move(p));
+}
+
+void ControlServer::placeholder_gone(Watch& w) {
+  ++counters_.releases;
+  --w.family->placeholders;
+  post_all({EngineMsg::Kind::kRelease, w.family->region, 0, w.slot, w.generation});
+  forget(w);
+}
+
+void ControlServer::connection_gone(Watch& w) {
+  if (w.family != nullptr) {
+    ++counters_.processes_gone;
+    Family& f = *w.family;
+    f.draining |= bit(w.channel);
+    f.region->channel_pending(w.channel).store(static_cast<std::uint32_t>(mailboxes_.size()));
+    post_all({EngineMsg::Kind::kChannelGone, f.region, w.channel, 0, 0});
+  }
+  forget(w);
+}
+
+void ControlServer::drain_channels() {
+  for (auto& f : families_) {
+    std::uint64_t d = f->draining;
+    while (d != 0) {
+      const auto c = static_cast<std::uint32_t>(__builtin_ctzll(d));
+      d &= d - 1;
+      if (f->region->channel_pending(c).load() != 0) continue;
+      f->region->close_wake_fd(c);
+      f->draining &= ~bit(c);
+      f->channels &= ~bit(c);
+    }
+  }
+  // A family with no process and no socket left is over; the engines drop their
+  // views of its region when they next look (see ShimServer).
+  const auto over = [](const std::unique_ptr<Family>& f) {
+    return f->channels == 0 && f->placeholders == 0;
+  };
+  const auto before = families_.size();
+  families_.erase(std::remove_if(families_.begin(), families_.end(), over), families_.end());
+  counters_.families -= before - families_.size();
+}
+
+void ControlServer::post_all(const EngineMsg& msg) {
+  for (std::size_t e = 0; e < mailboxes_.size(); ++e) {
+    mailboxes_[e]->post(msg);
+    ring(cfg_.doorbells[e]);
+  }
+}
+
+void ControlServer::forget(Watch& w) {
+  const int fd = w.fd;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  ::close(fd);
+  watches_.erase(fd);  // destroys w
+}
+
+}  // namespace utcp::daemon

@@ -1,0 +1,55 @@
+// Mailbox: what the control thread tells one engine (a new region or channel, a
+// socket whose last app reference closed, a process that died). Both ends are daemon
+// threads, so a mutex is fine here; the engine takes it only when `pending` says
+// there is mail, so an idle mailbox costs one relaxed load per round.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "daemon/core/region.h"
+
+namespace utcp::daemon {
+
+struct EngineMsg {
+  enum class Kind : std::uint8_t {
+    kChannelUp,    // channel joined `region` (the engine adds the region on first sight)
+    kPlaceholder,  // the app registered the placeholder of (slot, generation)
+    kRelease,      // the placeholder's last reference closed: close like the kernel
+    kChannelGone,  // the process died: release what only it held, stop writing to it
+  };
+  Kind kind = Kind::kChannelUp;
+  std::shared_ptr<Region> region;
+  std::uint32_t channel = 0;
+  std::uint32_t slot = 0;
+  std::uint32_t generation = 0;
+};
+
+class Mailbox {
+ public:
+  void post(EngineMsg msg) {
+    std::lock_guard<std::mutex> lock(mu_);
+    msgs_.push_back(std::move(msg));
+    pending_.store(true, std::memory_order_release);
+  }
+  // Takes everything posted so far (empty when nothing is pending).
+  std::vector<EngineMsg> take() {
+    std::vector<EngineMsg> out;
+    if (!pending_.load(std::memory_order_acquire)) return out;
+    std::lock_guard<std::mutex> lock(mu_);
+    out.swap(msgs_);
+    pending_.store(false, std::memory_order_relaxed);
+    return out;
+  }
+  bool pending() const { return pending_.load(std::memory_order_acquire); }
+
+ private:
+  std::mutex mu_;
+  std::vector<EngineMsg> msgs_;
+  std::atomic<bool> pending_{false};
+};
+
+}  // namespace utcp::daemon

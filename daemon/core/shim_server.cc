@@ -1,0 +1,666 @@
+// The engine side of the app channel (read shim_server.h first). Socket options are
+// in shim_options.cc.
+#include "daemon/core/shim_server.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace utcp::daemon {
+namespace {
+
+using stack::Instant;
+using stack::engine::SocketId;
+namespace events = stack::tcp::events;
+namespace st = shim::state;
+
+constexpr std::size_t kCommandBurst = 64;   // per channel per round: fairness between apps
+constexpr std::size_t kEventBatch = 256;
+constexpr std::size_t kScratch = 64 * 1024;
+
+std::uint64_t bit(std::uint32_t c) { return std::uint64_t{1} << c; }
+
+}  // namespace
+
+ShimServer::ShimServer(stack::engine::Engine& engine, std::uint32_t engine_index, OtherEvents other)
+    : engine_(engine), e_(engine_index), other_(std::move(other)), events_(kEventBatch),
+      scratch_(kScratch) {}
+
+ShimServer::~ShimServer() = default;
+
+ShimServer::RegionState* ShimServer::region_state(const std::shared_ptr<Region>& region) {
+  for (auto& r : regions_) {
+    if (r->region == region) return r.get();
+  }
+  auto r = std::make_unique<RegionState>();
+  r->region = region;
+  r->g = region->geometry();
+  r->commands.resize(r->g.channels);
+  r->replies.resize(r->g.channels);
+  r->events.resize(r->g.channels);
+  r->slots.resize(r->g.sockets);
+  for (std::uint32_t s = r->g.sockets; s-- > 0;) {
+    if (s % r->g.engines == e_) r->free.push_back(s);
+  }
+  regions_.push_back(std::move(r));
+  return regions_.back().get();
+}
+
+// --- control thread messages ---
+
+void ShimServer::deliver(const EngineMsg& msg, Instant now) {
+  RegionState& r = *region_state(msg.region);
+  const shim::RegionView& v = r.region->view();
+  switch (msg.kind) {
+    case EngineMsg::Kind::kChannelUp: {
+      const std::uint32_t c = msg.channel;
+      if (c >= r.g.channels) return;
+      r.commands[c].emplace(v.command_ring(c, e_), r.g.command_capacity);
+      r.replies[c].emplace(v.reply_ring(c, e_), r.g.reply_capacity);
+      r.events[c].emplace(v.event_ring(c, e_), r.g.event_capacity);
+      r.live |= bit(c);
+      return;
+    }
+    case EngineMsg::Kind::kPlaceholder:
+    case EngineMsg::Kind::kRelease: {
+      if (msg.slot >= r.g.sockets) return;
+      Slot& s = r.slots[msg.slot];
+      if (!s.used || s.generation != msg.generation) return;
+      if (msg.kind == EngineMsg::Kind::kPlaceholder) {
+        s.registered = true;
+        s.pending_channel = kNoChannel;
+      } else {
+        release(r, msg.slot, now);
+      }
+      return;
+    }
+    case EngineMsg::Kind::kChannelGone:
+      channel_gone(r, msg.channel, now);
+      msg.region->channel_pending(msg.channel).fetch_sub(1);
+      return;
+  }
+}
+
+void ShimServer::channel_gone(RegionState& r, std::uint32_t c, Instant now) {
+  if (c >= r.g.channels) return;
+  ++counters_.channels_gone;
+  r.live &= ~bit(c);
+  r.commands[c].reset();
+  r.replies[c].reset();
+  r.events[c].reset();
+  for (std::uint32_t s = 0; s < r.g.sockets; ++s) {
+    Slot& slot = r.slots[s];
+    if (!slot.used) continue;
+    slot.watchers &= ~bit(c);
+    // A slot handed to this process and never registered: nobody else can name it.
+    if (!slot.registered && slot.pending_channel == c) {
+      ++counters_.released_by_death;
+      release(r, s, now);
+    }
+  }
+  if (r.live == 0) {
+    // Nothing of the family is left on this engine once its sockets are gone; the
+    // region itself is dropped with the last RegionState (at shutdown at the latest).
+  }
+}
+
+// --- the round ---
+
+std::size_t ShimServer::run(Instant now) {
+  work_ = 0;
+  for (auto& r : regions_) {
+    std::uint64_t live = r->live;
+    while (live != 0) {
+      const auto c = static_cast<std::uint32_t>(__builtin_ctzll(live));
+      live &= live - 1;
+      serve_channel(*r, c, now);
+    }
+  }
+  for (;;) {
+    const std::size_t n = engine_.drain_events(events_);
+    for (std::size_t i = 0; i < n; ++i) on_engine_event(events_[i], now);
+    work_ += n;
+    if (n < events_.size()) break;
+  }
+  for (auto& r : regions_) {
+    publish_events(*r);
+    wake_apps(*r);
+  }
+  return work_;
+}
+
+void ShimServer::serve_channel(RegionState& r, std::uint32_t c, Instant now) {
+  auto& ring = r.commands[c];
+  if (!ring) return;
+  shim::Command cmds[kCommandBurst];
+  const std::size_t n = ring->pop_burst(cmds);
+  if (ring->poisoned()) {
+    // The app broke its own channel; it is detached here (its process keeps its
+    // control socket, whose death will clean up the rest).
+    ++counters_.poisoned_channels;
+    r.live &= ~bit(c);
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) execute(r, c, cmds[i], now);
+  work_ += n;
+}
+
+ShimServer::Slot* ShimServer::checked(RegionState& r, const shim::Command& cmd) {
+  if (cmd.slot >= r.g.sockets) return nullptr;
+  Slot& s = r.slots[cmd.slot];
+  if (!s.used || s.released || s.generation != cmd.generation) return nullptr;
+  return &s;
+}
+
+std::optional<std::uint32_t> ShimServer::open_slot(RegionState& r, std::uint32_t c, SocketId id) {
+  if (r.free.empty()) return std::nullopt;
+  const std::uint32_t s = r.free.back();
+  r.free.pop_back();
+  Slot& slot = r.slots[s];
+  const shim::RegionView& v = r.region->view();
+  shim::SocketBlock& block = v.socket(s);
+  // The generation is the daemon's own count: whatever the app wrote into the block
+  // does not matter.
+  std::uint32_t generation = slot.generation + 1;
+  if (generation == 0) generation = 1;
+  slot = Slot{};
+  slot.used = true;
+  slot.owner = true;
+  slot.pending_channel = c;
+  slot.watchers = bit(c);
+  slot.id = id;
+  slot.generation = generation;
+  shim::ByteStream::init(v.tx_stream(s), r.g.stream_capacity);
+  shim::ByteStream::init(v.rx_stream(s), r.g.stream_capacity);
+  slot.tx.emplace(v.tx_stream(s), r.g.stream_capacity);
+  slot.rx.emplace(v.rx_stream(s), r.g.stream_capacity);
+  block.state.store(0, std::memory_order_relaxed);
+  block.error.store(0, std::memory_order_relaxed);
+  block.acceptable.store(0, std::memory_order_relaxed);
+  block.rx_blocked.store(0, std::memory_order_relaxed);
+  block.kick.store(0, std::memory_order_relaxed);
+  block.unacked.store(0, std::memory_order_relaxed);
+  block.generation.store(slot.generation, std::memory_order_release);
+  by_socket_[id.raw()] = {&r, s};
+  ++counters_.sockets_opened;
+  return s;
+}
+
+void ShimServer::reply(RegionState& r, std::uint32_t c, const shim::Reply& rep) {
+  if (r.replies[c] && r.replies[c]->push(rep)) {
+    r.to_wake |= bit(c);
+  }
+  // A full reply ring means the app queued more requests than it may have in flight:
+  // its own bug, and the reply is lost to it.
+}
+
+void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& cmd, Instant now) {
+  ++counters_.commands;
+  shim::Reply rep;
+  rep.tag = cmd.tag;
+  rep.slot = cmd.slot;
+  rep.generation = cmd.generation;
+  const stack::wire::Endpoint ep{stack::wire::Ipv4Addr{cmd.ip}, cmd.port};
+  const shim::SocketBlock* block = cmd.slot < r.g.sockets ? &r.region->view().socket(cmd.slot) : nullptr;
+
+  if (cmd.op == shim::Op::kSocket) {
+    auto id = engine_.socket();
+    if (!id) {
+      rep.result = -id.err();
+    } else if (auto s = open_slot(r, c, *id)) {
+      rep.slot = *s;
+      rep.generation = r.slots[*s].generation;
+    } else {
+      (void)engine_.close(*id, now);
+      rep.result = -ENFILE;
+    }
+    reply(r, c, rep);
+    return;
+  }
+  if (cmd.op == shim::Op::kListen && cmd.slot < r.g.sockets && !r.slots[cmd.slot].owner &&
+      cmd.slot % r.g.engines != e_) {
+    // This engine's share of a listener another engine handed out.
+    Slot& s = r.slots[cmd.slot];
+    if (s.used) {
+      rep.result = s.generation == cmd.generation ? 0 : -EBADF;
+      reply(r, c, rep);
+      return;
+    }
+    auto id = engine_.socket();
+    stack::Errno err = id ? 0 : id.err();
+    if (err == 0 && cmd.a != 0) {
+      auto opts = engine_.options(*id);
+      opts->reuse_addr = true;
+      err = engine_.set_options(*id, *opts, now);
+    }
+    if (err == 0) err = engine_.bind(*id, ep);
+    if (err == 0) err = engine_.listen(*id, static_cast<int>(cmd.value));
+    if (err != 0) {
+      if (id) (void)engine_.close(*id, now);
+      rep.result = -err;
+    } else {
+      s = Slot{};
+      s.used = true;
+      s.listener = true;
+      s.registered = true;  // released by the owner's kRelease broadcast or kClose
+      s.generation = cmd.generation;
+      s.id = *id;
+      s.watchers = bit(c);
+      by_socket_[id->raw()] = {&r, cmd.slot};
+    }
+    reply(r, c, rep);
+    return;
+  }
+
+  Slot* slot = checked(r, cmd);
+  if (slot == nullptr) {
+    ++counters_.bad_commands;
+    if (cmd.op != shim::Op::kKick && cmd.op != shim::Op::kWatch && cmd.op != shim::Op::kClose) {
+      rep.result = -EBADF;
+      reply(r, c, rep);
+    }
+    return;
+  }
+  const std::uint32_t s = cmd.slot;
+  switch (cmd.op) {
+    case shim::Op::kBind: {
+      stack::Errno err = 0;
+      if (cmd.a != 0) {
+        auto opts = engine_.options(slot->id);
+        opts->reuse_addr = true;
+        err = engine_.set_options(slot->id, *opts, now);
+      }
+      if (err == 0) err = engine_.bind(slot->id, ep);
+      rep.result = -err;
+      if (auto name = engine_.getsockname(slot->id)) {
+        rep.ip = name->addr.value;
+        rep.port = name->port;
+      }
+      break;
+    }
+    case shim::Op::kListen:
+      rep.result = -engine_.listen(slot->id, static_cast<int>(cmd.value));
+      if (rep.result == 0) {
+        slot->listener = true;
+        r.region->view().socket(s).state.fetch_or(st::kListening, std::memory_order_release);
+      }
+      break;
+    case shim::Op::kAccept: {
+      if (r.free.empty()) {
+        rep.result = -ENFILE;
+        break;
+      }
+      stack::wire::Endpoint peer;
+      auto id = engine_.accept(slot->id, &peer);
+      auto ready = engine_.readiness(slot->id);
+      if (!ready || (*ready & events::kReadable) == 0) {
+        r.region->view().socket(s).acceptable.fetch_and(~bit(e_), std::memory_order_release);
+      }
+      if (!id) {
+        rep.result = -id.err();
+        break;
+      }
+      const std::uint32_t child = *open_slot(r, c, *id);
+      rep.value = child;
+      rep.value2 = r.slots[child].generation;
+      rep.ip = peer.addr.value;
+      rep.port = peer.port;
+      r.region->view().socket(child).state.store(st::kConnected, std::memory_order_release);
+      transfer(r, child, now);  // the peer may have sent (or finished) already
+      break;
+    }
+    case shim::Op::kConnect: {
+      const stack::Errno err = engine_.connect(slot->id, ep, now);
+      rep.result = -err;
+      shim::SocketBlock& b = r.region->view().socket(s);
+      if (err == EINPROGRESS) {
+        b.state.fetch_or(st::kConnecting, std::memory_order_release);
+      } else if (err == 0) {
+        b.state.fetch_or(st::kConnected, std::memory_order_release);
+      }
+      if (auto name = engine_.getsockname(slot->id)) {
+        rep.ip = name->addr.value;
+        rep.port = name->port;
+      }
+      break;
+    }
+    case shim::Op::kShutdown: {
+      const bool wr = cmd.a != SHUT_RD;
+      const bool rd = cmd.a != SHUT_WR;
+      shim::SocketBlock& b = r.region->view().socket(s);
+      if (rd) {
+        rep.result = -engine_.shutdown(slot->id, stack::engine::ShutdownHow::kRead, now);
+        if (rep.result == 0) b.state.fetch_or(st::kRxShut, std::memory_order_release);
+      }
+      if (wr && rep.result == 0) {
+        auto ready = engine_.readiness(slot->id);
+        if (slot->listener || !ready) {
+          rep.result = slot->listener ? -ENOTCONN : -EBADF;
+        } else {
+          b.state.fetch_or(st::kTxShut, std::memory_order_release);
+          slot->shut_wr_pending = true;
+          pump_tx(r, s, now);  // sends FIN once what was written is in the engine
+        }
+      }
+      break;
+    }
+    case shim::Op::kSetOption:
+      set_option(r, *slot, cmd, rep, now);
+      break;
+    case shim::Op::kGetOption:
+      get_option(r, *slot, cmd, rep);
+      break;
+    case shim::Op::kGetName:
+    case shim::Op::kGetPeer: {
+      auto name = cmd.op == shim::Op::kGetName ? engine_.getsockname(slot->id)
+                                                : engine_.getpeername(slot->id);
+      if (!name) {
+        rep.result = -name.err();
+      } else {
+        rep.ip = name->addr.value;
+        rep.port = name->port;
+      }
+      break;
+    }
+    case shim::Op::kTcpInfo: {
+      auto info = engine_.info(slot->id);
+      if (!info) {
+        rep.result = -info.err();
+        break;
+      }
+      shim::InfoPayload& p = rep.info;
+      p.state = linux_tcp_state(info->state);
+      p.options = static_cast<std::uint8_t>((info->timestamps ? 1 : 0) | (info->sack ? 2 : 0) |
+                                            (info->snd_wscale || info->rcv_wscale ? 4 : 0));
+      p.snd_wscale = info->snd_wscale;
+      p.rcv_wscale = info->rcv_wscale;
+      p.retransmits = info->retransmits_current;
+      p.rto_us = static_cast<std::uint32_t>(info->rto.count());
+      p.snd_mss = info->snd_mss;
+      p.rcv_mss = info->rcv_mss;
+      p.unacked = info->snd_mss ? info->bytes_in_flight / info->snd_mss : 0;
+      p.rtt_us = static_cast<std::uint32_t>(info->srtt.count());
+      p.rttvar_us = static_cast<std::uint32_t>(info->rttvar.count());
+      p.snd_ssthresh = info->snd_mss ? info->ssthresh_bytes / info->snd_mss : 0;
+      p.snd_cwnd = info->snd_mss ? info->cwnd_bytes / info->snd_mss : 0;
+      p.rcv_space = info->rcv_wnd;
+      p.total_retrans = static_cast<std::uint32_t>(info->total_retransmits);
+      p.advmss = info->rcv_mss;
+      p.bytes_acked = info->bytes_acked;
+      p.bytes_received = info->bytes_received;
+      p.segs_out = static_cast<std::uint32_t>(info->segs_out);
+      p.segs_in = static_cast<std::uint32_t>(info->segs_in);
+      p.notsent_bytes = info->unsent_bytes;
+      p.snd_wnd = info->snd_wnd;
+      break;
+    }
+    case shim::Op::kKick:
+      // Cleared before looking, so data written after this point brings a new kick.
+      r.region->view().socket(s).kick.store(0, std::memory_order_seq_cst);
+      transfer(r, s, now);
+      return;
+    case shim::Op::kWatch:
+      slot->watchers |= bit(c);
+      mark(r, s);  // a first event, so the newcomer looks at the state now
+      return;
+    case shim::Op::kClose:
+      release(r, s, now);
+      return;
+    default:
+      ++counters_.bad_commands;
+      rep.result = -EINVAL;
+      break;
+  }
+  (void)block;
+  reply(r, c, rep);
+}
+
+// --- engine events and the streams ---
+
+void ShimServer::on_engine_event(const stack::engine::SocketEvent& ev, Instant now) {
+  const auto it = by_socket_.find(ev.id.raw());
+  if (it == by_socket_.end()) {
+    if (other_) other_(ev);
+    return;
+  }
+  RegionState& r = *it->second.first;
+  const std::uint32_t s = it->second.second;
+  Slot& slot = r.slots[s];
+  shim::SocketBlock& b = r.region->view().socket(s);
+  if (slot.listener) {
+    if (ev.mask & events::kReadable) {
+      b.acceptable.fetch_or(bit(e_), std::memory_order_release);
+      mark(r, s);
+    }
+    return;
+  }
+  if (ev.mask & events::kConnected) {
+    b.state.fetch_or(st::kConnected, std::memory_order_relaxed);
+    b.state.fetch_and(~st::kConnecting, std::memory_order_release);
+  }
+  if (ev.mask & events::kError) {
+    auto err = engine_.take_error(slot.id);
+    if (err && *err != 0) note_error(r, s, *err);
+  }
+  if (ev.mask & events::kHangup) b.state.fetch_or(st::kHangup, std::memory_order_release);
+  transfer(r, s, now);
+  mark(r, s);
+}
+
+void ShimServer::note_error(RegionState& r, std::uint32_t s, int err) {
+  shim::SocketBlock& b = r.region->view().socket(s);
+  r.slots[s].so_error = err;
+  b.error.store(err, std::memory_order_relaxed);
+  b.state.fetch_and(~st::kConnecting, std::memory_order_relaxed);
+  b.state.fetch_or(st::kError | st::kTxShut, std::memory_order_release);
+}
+
+void ShimServer::transfer(RegionState& r, std::uint32_t s, Instant now) {
+  pump_tx(r, s, now);
+  pump_rx(r, s, now);
+  maybe_finish_close(r, s, now);
+}
+
+void ShimServer::pump_tx(RegionState& r, std::uint32_t s, Instant now) {
+  Slot& slot = r.slots[s];
+  if (!slot.used || slot.listener || !slot.tx) return;
+  shim::ByteStream& tx = *slot.tx;
+  bool moved = false;
+  for (;;) {
+    const std::size_t n = tx.peek(std::as_writable_bytes(std::span(scratch_)));
+    if (n == 0) break;
+    auto sent = engine_.send(slot.id, std::span(scratch_.data(), n), {}, now);
+    if (!sent) {
+      if (sent.err() != EAGAIN) note_error(r, s, sent.err());
+      break;
+    }
+    tx.consume(*sent);
+    counters_.bytes_from_apps += *sent;
+    moved = *sent > 0;
+    if (*sent < n) break;
+  }
+  if (slot.shut_wr_pending && tx.readable() == 0) {
+    slot.shut_wr_pending = false;
+    (void)engine_.shutdown(slot.id, stack::engine::ShutdownHow::kWrite, now);
+  }
+  if (moved) mark(r, s);  // room in tx: a writer may be waiting
+}
+
+void ShimServer::pump_rx(RegionState& r, std::uint32_t s, Instant now) {
+  Slot& slot = r.slots[s];
+  if (!slot.used || slot.listener || !slot.rx) return;
+  shim::ByteStream& rx = *slot.rx;
+  shim::SocketBlock& b = r.region->view().socket(s);
+  for (;;) {
+    const std::uint32_t room = rx.writable();
+    if (room == 0) {
+      // Ask for a kick when the app makes room: the engine holds on to the rest (and
+      // its receive window closes, which is the flow control the peer should see).
+      b.rx_blocked.store(1, std::memory_order_seq_cst);
+      if (rx.writable() == 0) return;
+      continue;
+    }
+    auto got = engine_.recv(slot.id, std::span(scratch_.data(), std::min<std::size_t>(room, scratch_.size())),
+                            {}, now);
+    if (!got) {
+      if (got.err() != EAGAIN && got.err() != ENOTCONN) note_error(r, s, got.err());
+      return;
+    }
+    if (*got == 0) {
+      b.state.fetch_or(st::kRxEof, std::memory_order_release);
+      return;
+    }
+    rx.write(std::as_bytes(std::span(scratch_.data(), *got)));
+    counters_.bytes_to_apps += *got;
+    mark(r, s);
+  }
+}
+
+void ShimServer::mark(RegionState& r, std::uint32_t s) {
+  Slot& slot = r.slots[s];
+  if (!slot.dirty) {
+    slot.dirty = true;
+    r.dirty.push_back(s);
+  }
+}
+
+// --- closing ---
+
+void ShimServer::release(RegionState& r, std::uint32_t s, Instant now) {
+  Slot& slot = r.slots[s];
+  if (!slot.used || slot.released) return;
+  slot.released = true;
+  slot.watchers = 0;
+  if (slot.listener || !slot.owner) {
+    (void)engine_.close(slot.id, now);
+    free_slot(r, s);
+    return;
+  }
+  // Linux's tcp_close: unread data means the app lost bytes the peer thinks were
+  // delivered, so the peer gets RST instead of FIN.
+  if (slot.rx && slot.rx->writable() < r.g.stream_capacity) {
+    auto opts = engine_.options(slot.id);
+    if (opts) {
+      opts->tcp.linger = true;
+      opts->tcp.linger_time = stack::Duration{0};
+      (void)engine_.set_options(slot.id, *opts, now);
+    }
+    (void)engine_.close(slot.id, now);
+    free_slot(r, s);
+    return;
+  }
+  pump_tx(r, s, now);
+  maybe_finish_close(r, s, now);
+}
+
+void ShimServer::maybe_finish_close(RegionState& r, std::uint32_t s, Instant now) {
+  Slot& slot = r.slots[s];
+  if (!slot.used || !slot.released) return;
+  // What the app queued before closing goes out first, unless the connection failed.
+  const shim::SocketBlock& b = r.region->view().socket(s);
+  const bool failed = (b.state.load(std::memory_order_relaxed) & st::kError) != 0;
+  if (!failed && slot.tx && slot.tx->readable() > 0) return;
+  (void)engine_.close(slot.id, now);
+  free_slot(r, s);
+}
+
+void ShimServer::free_slot(RegionState& r, std::uint32_t s) {
+  Slot& slot = r.slots[s];
+  by_socket_.erase(slot.id.raw());
+  const bool owner = slot.owner;
+  // Views an app may still hold (an fd it kept while the last reference went) see
+  // the generation change. The next owner counts on from here.
+  const std::uint32_t generation = slot.generation + 1;
+  if (owner) {
+    shim::SocketBlock& b = r.region->view().socket(s);
+    b.generation.store(generation, std::memory_order_release);
+    b.state.store(0, std::memory_order_release);
+  }
+  slot = Slot{};
+  slot.generation = generation;
+  if (owner) {
+    r.free.push_back(s);
+    ++counters_.sockets_released;
+  }
+}
+
+// --- publishing ---
+
+void ShimServer::publish_events(RegionState& r) {
+  for (const std::uint32_t s : r.dirty) {
+    Slot& slot = r.slots[s];
+    slot.dirty = false;
+    std::uint64_t w = slot.watchers & r.live;
+    while (w != 0) {
+      const auto c = static_cast<std::uint32_t>(__builtin_ctzll(w));
+      w &= w - 1;
+      auto& ring = r.events[c];
+      if (!ring) continue;
+      if (!ring->push({s, slot.generation})) {
+        // The app falls behind: it rescans all its sockets instead.
+        r.region->view().channel(c).event_overflow.store(1, std::memory_order_release);
+        ++counters_.event_overflows;
+      }
+      ++counters_.events;
+      r.to_wake |= bit(c);
+    }
+  }
+  r.dirty.clear();
+}
+
+void ShimServer::wake_apps(RegionState& r) {
+  std::uint64_t w = r.to_wake & r.live;
+  r.to_wake = 0;
+  while (w != 0) {
+    const auto c = static_cast<std::uint32_t>(__builtin_ctzll(w));
+    w &= w - 1;
+    if (!shim::needs_wakeup(r.region->view().channel(c).app_asleep)) continue;
+    const int fd = r.region->wake_fd(c);
+    if (fd < 0) continue;
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = ::write(fd, &one, sizeof one);
+    ++counters_.app_wakeups;
+  }
+}
+
+bool ShimServer::prepare_sleep() {
+  for (auto& r : regions_) shim::announce_sleep(r->region->view().engine_flag(e_));
+  for (auto& r : regions_) {
+    for (std::uint32_t c = 0; c < r->g.channels; ++c) {
+      if (r->commands[c] && r->commands[c]->readable() > 0) {
+        finish_sleep();
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+void ShimServer::finish_sleep() {
+  for (auto& r : regions_) shim::end_sleep(r->region->view().engine_flag(e_));
+}
+
+void ShimServer::abort_all(Instant now) {
+  for (auto& r : regions_) {
+    for (std::uint32_t s = 0; s < r->g.sockets; ++s) {
+      Slot& slot = r->slots[s];
+      if (!slot.used) continue;
+      auto opts = engine_.options(slot.id);
+      if (opts) {
+        opts->tcp.linger = true;
+        opts->tcp.linger_time = stack::Duration{0};
+        (void)engine_.set_options(slot.id, *opts, now);
+      }
+      (void)engine_.close(slot.id, now);
+      note_error(*r, s, ENETDOWN);
+      mark(*r, s);
+    }
+    publish_events(*r);
+    r->to_wake = r->live;
+    wake_apps(*r);
+  }
+}
+
+}  // namespace utcp::daemon

@@ -1,0 +1,332 @@
+// Attaching, commands and sleeping (read client.h first).
+#include "preload/client.h"
+
+#include <arpa/inet.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "preload/real.h"
+
+namespace utcp::preload {
+namespace {
+
+constexpr int kSpinsBeforeSleep = 200;  // a busy engine answers within a few polls
+std::mutex g_attach_mu;
+std::atomic<Client*> g_client{nullptr};
+std::atomic<bool> g_unreachable{false};
+
+// The environment as the program started: servers clear theirs before forking
+// workers (nginx keeps only TZ), and a worker must still find its utcpd.
+struct StartEnv {
+  std::string control = shim::kDefaultControlPath;
+  bool fallback_kernel = false;
+  int family_fd = -1;
+};
+StartEnv& start_env() {
+  static StartEnv env;
+  return env;
+}
+__attribute__((constructor)) void capture_env() {
+  StartEnv& e = start_env();
+  if (const char* p = std::getenv("UTCP_CONTROL"); p != nullptr && *p != '\0') e.control = p;
+  if (const char* f = std::getenv("UTCP_FALLBACK")) e.fallback_kernel = std::strcmp(f, "kernel") == 0;
+  if (const char* fd = std::getenv("UTCP_FAMILY_FD")) e.family_fd = std::atoi(fd) > 0 ? std::atoi(fd) : -1;
+}
+
+const char* control_path() { return start_env().control.c_str(); }
+
+// The thread's own wake-up eventfd, per process (a forked child gets a new one: the
+// inherited one is shared with the parent).
+int own_eventfd() {
+  thread_local pid_t owner = 0;
+  thread_local int fd = -1;
+  const pid_t pid = ::getpid();
+  if (owner != pid) {
+    fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    owner = pid;
+  }
+  return fd;
+}
+
+void write_one(int fd) {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = real().write(fd, &one, sizeof one);
+}
+
+bool read_counter(int fd) {
+  std::uint64_t v = 0;
+  return real().read(fd, &v, sizeof v) == static_cast<ssize_t>(sizeof v);
+}
+
+}  // namespace
+
+Client* Client::current() {
+  Client* c = g_client.load(std::memory_order_acquire);
+  return c != nullptr && c->pid_ == ::getpid() ? c : nullptr;
+}
+
+bool Client::kernel_fallback() {
+  return g_unreachable.load() && start_env().fallback_kernel;
+}
+
+Client* Client::get() {
+  if (Client* c = current()) return c;
+  std::lock_guard<std::mutex> lock(g_attach_mu);
+  if (Client* c = current()) return c;
+  if (g_unreachable.load()) {
+    errno = ENETDOWN;
+    return nullptr;
+  }
+  Client* parent = g_client.load();
+  auto* c = new Client();
+  // A forked child joins its parent's family; an exec'd image finds the family's memfd
+  // in the environment (preload/process.cc put it there).
+  int family_fd = parent != nullptr ? parent->memfd_ : -1;
+  if (family_fd < 0) family_fd = start_env().family_fd;
+  c->memfd_ = family_fd;
+  if (!c->attach(family_fd >= 0)) {
+    const int err = errno;
+    if (family_fd < 0 || parent == nullptr) {
+      g_unreachable.store(true);
+      if (!kernel_fallback()) {
+        std::fprintf(stderr, "libutcp: utcpd is not reachable at %s (%s); TCP sockets fail "
+                             "(UTCP_FALLBACK=kernel runs them on the kernel instead)\n",
+                     control_path(), std::strerror(err));
+      }
+    }
+    delete c;
+    errno = ENETDOWN;
+    return nullptr;
+  }
+  g_client.store(c, std::memory_order_release);
+  return c;
+}
+
+bool Client::attach(bool join) {
+  const Real& r = real();
+  pid_ = ::getpid();
+  control_fd_ = r.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (control_fd_ < 0 || wake_fd_ < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, control_path(), sizeof addr.sun_path - 1);
+  if (r.connect(control_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return false;
+  shim::ControlMsg msg;
+  msg.kind = join ? shim::ControlKind::kJoin : shim::ControlKind::kAttach;
+  msg.pid = pid_;
+  int out[2] = {wake_fd_, memfd_};
+  if (!shim::send_control(control_fd_, msg, std::span<const int>(out, join ? 2 : 1))) return false;
+  shim::ControlMsg answer;
+  int fds[shim::kMaxPassedFds];
+  std::size_t nfds = 0;
+  if (shim::recv_control(control_fd_, &answer, fds, &nfds) != 0) {
+    if (errno == 0) errno = ECONNRESET;
+    return false;
+  }
+  const shim::Geometry& g = answer.geometry;
+  if (answer.kind != shim::ControlKind::kAttached || answer.status != 0 || !g.valid() ||
+      nfds != 1 + g.engines) {
+    for (std::size_t i = 0; i < nfds; ++i) r.close(fds[i]);
+    errno = answer.status != 0 ? answer.status : EPROTO;
+    return false;
+  }
+  // The family's memfd: the one we joined with stays (a forked child shares it with
+  // the parent), else the daemon's copy becomes ours.
+  if (join) {
+    r.close(fds[0]);
+  } else {
+    memfd_ = fds[0];
+  }
+  geometry_ = g;
+  const shim::Layout layout(g);
+  bytes_ = layout.total_bytes();
+  base_ = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, memfd_, 0);
+  if (base_ == MAP_FAILED) return false;
+  view_.emplace(base_, g);
+  channel_ = answer.channel;
+  ip_ = answer.ip;
+  prefix_len_ = answer.prefix_len;
+  for (std::uint32_t e = 0; e < g.engines; ++e) {
+    doorbells_.push_back(fds[1 + e]);
+    engine_cpu_.push_back(answer.engine_cpu[e]);
+    auto ch = std::make_unique<EngineChannel>();
+    ch->commands.emplace(view_->command_ring(channel_, e), g.command_capacity);
+    ch->replies.emplace(view_->reply_ring(channel_, e), g.reply_capacity);
+    ch->events.emplace(view_->event_ring(channel_, e), g.event_capacity);
+    engines_.push_back(std::move(ch));
+  }
+  return true;
+}
+
+bool Client::is_utcp_local(std::uint32_t addr_net) {
+  const std::uint32_t a = ntohl(addr_net);
+  if ((a >> 24) == 127 || a == 0xffffffffu) return false;
+  Client* c = get();
+  if (c == nullptr) return false;
+  const std::uint32_t mask = c->prefix_len_ == 0 ? 0 : ~std::uint32_t{0} << (32 - c->prefix_len_);
+  return (a & mask) == (c->ip_ & mask);
+}
+
+std::uint32_t Client::home_engine() const {
+  const int cpu = ::sched_getcpu();
+  for (std::size_t e = 0; e < engine_cpu_.size(); ++e) {
+    if (engine_cpu_[e] == cpu) return static_cast<std::uint32_t>(e);
+  }
+  return cpu >= 0 ? static_cast<std::uint32_t>(cpu) % geometry_.engines : 0;
+}
+
+void Client::ring_doorbell(std::uint32_t e) {
+  if (shim::needs_wakeup(view_->engine_flag(e))) write_one(doorbells_[e]);
+}
+
+void Client::check_daemon() {
+  pollfd p{control_fd_, POLLIN, 0};
+  if (real().poll(&p, 1, 0) > 0) daemon_gone_.store(true);
+}
+
+shim::Reply Client::call(std::uint32_t e, shim::Command cmd) {
+  shim::Reply rep;
+  rep.result = -ENETDOWN;
+  if (e >= engines_.size() || daemon_gone()) return rep;
+  EngineChannel& ch = *engines_[e];
+  std::lock_guard<std::mutex> lock(ch.mu);
+  cmd.tag = ch.next_tag++;
+  while (!ch.commands->push(cmd)) {
+    if (ch.commands->poisoned() || daemon_gone()) return rep;
+    ring_doorbell(e);
+    ::sched_yield();
+    check_daemon();
+  }
+  ring_doorbell(e);
+  for (int spins = 0;; ++spins) {
+    while (auto got = ch.replies->pop()) {
+      if (got->tag == cmd.tag) return *got;
+    }
+    if (ch.replies->poisoned() || daemon_gone()) return rep;
+    if (spins < kSpinsBeforeSleep) {
+      ::sched_yield();
+      continue;
+    }
+    // A sleeping engine answers through our wake eventfd; the timeout only bounds how
+    // long a dead daemon (whose control socket has not closed yet) can keep us.
+    auto& replies = *ch.replies;
+    if (wait([&] { return replies.readable() > 0; }, {}, 1000) == 0) check_daemon();
+  }
+}
+
+void Client::post(std::uint32_t e, const shim::Command& cmd) {
+  if (e >= engines_.size() || daemon_gone()) return;
+  EngineChannel& ch = *engines_[e];
+  std::lock_guard<std::mutex> lock(ch.mu);
+  while (!ch.commands->push(cmd)) {
+    if (ch.commands->poisoned() || daemon_gone()) return;
+    ring_doorbell(e);
+    ::sched_yield();
+    check_daemon();
+  }
+  ring_doorbell(e);
+}
+
+bool Client::register_placeholder(std::uint32_t slot, std::uint32_t generation, int daemon_end) {
+  shim::ControlMsg msg;
+  msg.kind = shim::ControlKind::kPlaceholder;
+  msg.pid = pid_;
+  msg.slot = slot;
+  msg.generation = generation;
+  return shim::send_control(control_fd_, msg, std::span<const int>(&daemon_end, 1));
+}
+
+bool Client::drain_events(const std::function<void(std::uint32_t)>& sink) {
+  bool complete = true;
+  for (auto& ch : engines_) {
+    std::lock_guard<std::mutex> lock(ch->events_mu);
+    shim::Event evs[256];
+    for (;;) {
+      const std::size_t n = ch->events->pop_burst(evs);
+      for (std::size_t i = 0; i < n; ++i) {
+        if (evs[i].slot < geometry_.sockets) sink(evs[i].slot);
+      }
+      if (n < std::size(evs)) break;
+    }
+  }
+  if (view_->channel(channel_).event_overflow.exchange(0) != 0) complete = false;
+  return complete;
+}
+
+void Client::wake_sleepers() {
+  std::lock_guard<std::mutex> lock(sleepers_mu_);
+  for (int fd : sleepers_) write_one(fd);
+}
+
+int Client::wait(const std::function<bool()>& ready, std::span<pollfd> extra, int timeout_ms,
+                 int own_fd) {
+  const int me = own_fd >= 0 ? own_fd : own_eventfd();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::vector<pollfd> fds;
+  fds.reserve(3 + extra.size());
+  shim::SleepFlag& flag = view_->channel(channel_).app_asleep;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(sleepers_mu_);
+      sleepers_.push_back(me);
+    }
+    flag.asleep.fetch_add(1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    int rc = -2;
+    if (ready()) {
+      rc = 1;
+    } else {
+      fds.assign({{wake_fd_, POLLIN, 0}, {me, POLLIN, 0}, {control_fd_, POLLIN, 0}});
+      fds.insert(fds.end(), extra.begin(), extra.end());
+      int ms = -1;
+      if (timeout_ms >= 0) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now()).count();
+        ms = static_cast<int>(std::max<long long>(0, left));
+      }
+      const int n = real().poll(fds.data(), fds.size(), ms);
+      if (n < 0) rc = -1;
+      if (n == 0) rc = 0;
+      if (n > 0 && fds[2].revents != 0) daemon_gone_.store(true);
+      bool extra_ready = false;
+      for (std::size_t i = 0; i < extra.size(); ++i) {
+        extra[i].revents = fds[3 + i].revents;
+        extra_ready |= extra[i].revents != 0;
+      }
+      if (extra_ready) rc = 1;
+    }
+    const int saved_errno = errno;
+    flag.asleep.fetch_sub(1, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lock(sleepers_mu_);
+      sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), me));
+      // We took the channel's wake-up: pass it on to everyone else who sleeps.
+      if (read_counter(wake_fd_)) {
+        for (int fd : sleepers_) write_one(fd);
+      }
+    }
+    if (me != own_fd) read_counter(me);
+    if (rc == 1 || daemon_gone()) return 1;
+    if (rc == -1) {
+      errno = saved_errno;
+      return -1;
+    }
+    if (rc == 0 && timeout_ms >= 0 && std::chrono::steady_clock::now() >= deadline) return 0;
+    if (ready()) return 1;
+  }
+}
+
+}  // namespace utcp::preload

@@ -1,0 +1,112 @@
+// Client: this process's attachment to utcpd (shim/control.h, shim/protocol.h): the
+// control connection, the mapped region, this process's channel (a command, reply and
+// event ring per engine) and the sleep/wake machinery every blocking call uses.
+//
+// Attaching is lazy: the first socket that needs utcp attaches, so a process that
+// never opens one (a shell started by the app) costs nothing. A forked child finds the
+// parent's attachment (its pid differs) and joins the same family with a channel of
+// its own; it keeps the mapping, which fork shares.
+//
+// Sleeping (DESIGN.md §3 "epoll and blocking"): a thread that must wait registers a
+// wake-up eventfd of its own, announces that the process sleeps (the channel's sleep
+// count), looks at its condition once more, then sleeps in the kernel on the channel's
+// wake eventfd (which the engines write), its own eventfd, the control socket (utcpd's
+// death) and whatever kernel fds the call also waits for. The thread that consumes the
+// channel's wake-up writes every other sleeper's eventfd, so nobody misses one.
+#pragma once
+
+#include <poll.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "shim/control.h"
+#include "shim/protocol.h"
+
+namespace utcp::preload {
+
+class Client {
+ public:
+  // The process's client, attached (or joined after fork) on first use. nullptr when
+  // utcpd cannot be reached: errno is ENETDOWN, and one line went to stderr.
+  static Client* get();
+  // The client if this process is attached already (no attach attempt).
+  static Client* current();
+  // UTCP_FALLBACK=kernel and utcpd is not reachable: every socket stays on the kernel.
+  static bool kernel_fallback();
+  // Whether addr (network order) belongs to utcp: its own address (bind), or a
+  // destination in its subnet (connect). Reads the control path's daemon lazily.
+  static bool is_utcp_local(std::uint32_t addr_net);
+
+  const shim::RegionView& view() const { return *view_; }
+  const shim::Geometry& geometry() const { return geometry_; }
+  std::uint32_t channel() const { return channel_; }
+  std::uint32_t ip() const { return ip_; }  // host order
+  std::uint32_t prefix_len() const { return prefix_len_; }
+  int memfd() const { return memfd_; }
+  // The engine serving the CPU this thread runs on (the one an accept or connect
+  // should try first).
+  std::uint32_t home_engine() const;
+
+  // One command to engine e and its reply. -ENETDOWN (in reply.result) when utcpd died.
+  shim::Reply call(std::uint32_t e, shim::Command cmd);
+  // A command that has no reply (kKick, kWatch, kClose).
+  void post(std::uint32_t e, const shim::Command& cmd);
+  // Registers the placeholder of (slot, generation): sends the daemon its end.
+  bool register_placeholder(std::uint32_t slot, std::uint32_t generation, int daemon_end);
+
+  // Takes the engines' events (slot, generation) out of the rings; `sink` sees each.
+  // Returns false when an event ring overflowed (everything must be looked at).
+  bool drain_events(const std::function<void(std::uint32_t slot)>& sink);
+
+  // Waits until ready() is true, utcpd dies, a kernel fd in `extra` is ready, or the
+  // timeout (ms, -1: none) passes. Returns: 1 ready(), 0 timeout, -1 errno (EINTR).
+  // `extra` revents are filled in. ready() is called with no lock held.
+  int wait(const std::function<bool()>& ready, std::span<pollfd> extra, int timeout_ms,
+           int own_fd = -1);
+  // Wakes every registered sleeper of this process (something they wait for happened).
+  void wake_sleepers();
+  bool daemon_gone() const { return daemon_gone_.load(std::memory_order_relaxed); }
+  int wake_fd() const { return wake_fd_; }
+
+ private:
+  Client() = default;
+  bool attach(bool join);
+  void ring_doorbell(std::uint32_t e);
+  void check_daemon();
+
+  pid_t pid_ = 0;
+  int control_fd_ = -1;
+  int wake_fd_ = -1;
+  int memfd_ = -1;
+  void* base_ = nullptr;
+  std::size_t bytes_ = 0;
+  std::optional<shim::RegionView> view_;
+  shim::Geometry geometry_;
+  std::uint32_t channel_ = 0;
+  std::uint32_t ip_ = 0;
+  std::uint32_t prefix_len_ = 0;
+  std::vector<int> engine_cpu_;
+  std::vector<int> doorbells_;
+  struct EngineChannel {
+    std::mutex mu;  // one caller at a time: the rings are single-producer/consumer
+    std::optional<shim::CommandRing> commands;
+    std::optional<shim::ReplyRing> replies;
+    std::mutex events_mu;
+    std::optional<shim::EventRing> events;
+    std::uint32_t next_tag = 1;
+  };
+  std::vector<std::unique_ptr<EngineChannel>> engines_;
+  std::mutex sleepers_mu_;
+  std::vector<int> sleepers_;  // eventfds of threads that sleep now
+  std::atomic<bool> daemon_gone_{false};
+};
+
+}  // namespace utcp::preload

@@ -1,0 +1,126 @@
+// close, dup, dup2, dup3, fcntl, ioctl. The fd numbers are real kernel fds (the
+// placeholders), so these mostly run on the kernel and only keep the fd table (and the
+// epoll interest lists) in step: a dup names the same USocket, as it names the same
+// open file description on the kernel.
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cstdarg>
+
+#include "preload/epoll_set.h"
+#include "preload/ops.h"
+#include "preload/real.h"
+
+using namespace utcp::preload;
+
+namespace {
+
+namespace st = utcp::shim::state;
+
+// Before newfd is replaced by dup2/dup3: it stops being ours (the kernel closes it).
+void forget_fd(int fd) {
+  if (fd_table::get(fd)) fd_table::clear(fd);
+  epoll_forget_fd(fd);
+}
+
+int after_dup(int oldfd, int newfd) {
+  if (newfd >= 0) {
+    if (USocketPtr s = fd_table::get(oldfd)) fd_table::set(newfd, std::move(s));
+  }
+  return newfd;
+}
+
+}  // namespace
+
+extern "C" {
+
+int close(int fd) {
+  forget_fd(fd);
+  epoll_close_instance(fd);
+  return real().close(fd);
+}
+
+int dup(int fd) { return after_dup(fd, real().dup(fd)); }
+
+int dup2(int oldfd, int newfd) {
+  if (oldfd == newfd) return real().dup2(oldfd, newfd);
+  if (fcntl(oldfd, F_GETFD) < 0) return -1;  // EBADF before newfd is touched
+  forget_fd(newfd);
+  return after_dup(oldfd, real().dup2(oldfd, newfd));
+}
+
+int dup3(int oldfd, int newfd, int flags) {
+  if (oldfd == newfd) return real().dup3(oldfd, newfd, flags);
+  if ((flags & ~O_CLOEXEC) != 0) return fail(EINVAL);
+  if (real().fcntl(oldfd, F_GETFD) < 0) return -1;
+  forget_fd(newfd);
+  return after_dup(oldfd, real().dup3(oldfd, newfd, flags));
+}
+
+int fcntl(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  const long arg = va_arg(ap, long);
+  va_end(ap);
+  const Real& r = real();
+  const int rc = r.fcntl(fd, cmd, arg);
+  if (rc < 0) return rc;
+  switch (cmd) {
+    case F_DUPFD:
+    case F_DUPFD_CLOEXEC:
+      return after_dup(fd, rc);
+    case F_SETFL:
+      if (USocketPtr s = fd_table::get(fd)) {
+        std::lock_guard<std::mutex> lock(s->mu);
+        s->nonblocking = (arg & O_NONBLOCK) != 0;
+      }
+      return rc;
+    default:
+      return rc;
+  }
+}
+
+// glibc declares ioctl(int, unsigned long, ...).
+int ioctl(int fd, unsigned long request, ...) {
+  va_list ap;
+  va_start(ap, request);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  USocketPtr s = fd_table::get(fd);
+  if (!s || (s->mode != USocket::Mode::kUtcp && request != FIONBIO)) {
+    return real().ioctl(fd, request, arg);
+  }
+  switch (request) {
+    case FIONBIO: {
+      if (arg == nullptr) return fail(EFAULT);
+      const int rc = real().ioctl(fd, request, arg);
+      if (rc == 0) {
+        std::lock_guard<std::mutex> lock(s->mu);
+        s->nonblocking = *static_cast<int*>(arg) != 0;
+      }
+      return rc;
+    }
+    case FIONREAD:  // = SIOCINQ
+    case SIOCOUTQ:
+    case SIOCOUTQNSD: {
+      if (arg == nullptr) return fail(EFAULT);
+      Client* c = Client::get();
+      if (c == nullptr) return fail(ENETDOWN);
+      std::lock_guard<std::mutex> lock(s->mu);
+      if (s->listening) return fail(EINVAL);
+      watch_if_inherited(*s, *c);
+      // SIOCOUTQ: bytes the engine has not taken yet plus those it sent without an ACK.
+      const int n = request == FIONREAD ? static_cast<int>(s->rx->readable())
+                                        : static_cast<int>(s->tx->readable() +
+                                                           s->block(*c).unacked.load());
+      *static_cast<int*>(arg) = n;
+      return 0;
+    }
+    default:
+      return real().ioctl(fd, request, arg);
+  }
+}
+
+}  // extern "C"

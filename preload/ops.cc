@@ -1,0 +1,190 @@
+// Shared pieces of the interposers (read ops.h first).
+#include "preload/ops.h"
+
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "preload/epoll_set.h"
+#include "preload/real.h"
+
+namespace utcp::preload {
+namespace {
+
+namespace st = shim::state;
+
+// Options the engine acts on; the rest is bookkeeping here (or unsupported).
+bool engine_option(int level, int name) {
+  if (level == SOL_SOCKET) {
+    return name == SO_REUSEADDR || name == SO_KEEPALIVE || name == SO_LINGER ||
+           name == SO_RCVBUF || name == SO_SNDBUF;
+  }
+  return level == IPPROTO_TCP && (name == TCP_NODELAY || name == TCP_CORK ||
+                                  name == TCP_KEEPIDLE || name == TCP_KEEPINTVL ||
+                                  name == TCP_KEEPCNT || name == TCP_MAXSEG);
+}
+
+void replay_options(Client& c, USocket& s, std::uint32_t engine) {
+  for (const RecordedOption& o : s.options) {
+    if (!engine_option(o.level, o.name)) continue;
+    shim::Command cmd;
+    cmd.op = shim::Op::kSetOption;
+    cmd.slot = s.slot;
+    cmd.generation = s.generation;
+    cmd.a = o.level;
+    cmd.b = o.name;
+    cmd.value = o.value;
+    cmd.value2 = o.value2;
+    (void)c.call(engine, cmd);
+  }
+}
+
+// A placeholder pair: [0] becomes the app's fd, [1] goes to the daemon.
+int placeholder_for(Client& c, std::uint32_t slot, std::uint32_t generation, int pair[2]) {
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return -1;
+  const bool sent = c.register_placeholder(slot, generation, pair[1]);
+  real().close(pair[1]);
+  if (!sent) {
+    real().close(pair[0]);
+    return fail(ENETDOWN);
+  }
+  return 0;
+}
+
+void give_back(Client& c, std::uint32_t engine, std::uint32_t slot, std::uint32_t generation) {
+  shim::Command cmd;
+  cmd.op = shim::Op::kClose;
+  cmd.slot = slot;
+  cmd.generation = generation;
+  c.post(engine, cmd);
+}
+
+}  // namespace
+
+int make_utcp(int fd, USocket& s, Client& c, bool keep_kernel_half) {
+  const std::uint32_t e = c.home_engine();
+  shim::Command cmd;
+  cmd.op = shim::Op::kSocket;
+  const shim::Reply rep = c.call(e, cmd);
+  if (rep.result < 0) return fail(-rep.result);
+  int pair[2];
+  if (placeholder_for(c, rep.slot, rep.generation, pair) != 0) {
+    give_back(c, e, rep.slot, rep.generation);
+    return -1;
+  }
+  const Real& r = real();
+  const int fd_flags = r.fcntl(fd, F_GETFD);
+  if (keep_kernel_half) {
+    s.kernel_half = r.fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (s.kernel_half >= 0) r.fcntl(s.kernel_half, F_SETFL, O_NONBLOCK);
+  }
+  // dup3 swaps the kernel socket for the placeholder atomically: no other thread can
+  // see the number free in between.
+  if (r.dup3(pair[0], fd, (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+    const int err = errno;
+    r.close(pair[0]);
+    give_back(c, e, rep.slot, rep.generation);
+    return fail(err);
+  }
+  r.close(pair[0]);
+  if (s.nonblocking) r.fcntl(fd, F_SETFL, O_NONBLOCK);
+  s.mode = USocket::Mode::kUtcp;
+  s.slot = rep.slot;
+  s.generation = rep.generation;
+  s.owner = e;
+  s.ensure_views(c);
+  replay_options(c, s, e);
+  epoll_socket_became_utcp(fd);
+  return 0;
+}
+
+int adopt_accepted(Client& c, std::uint32_t owner, std::uint32_t slot, std::uint32_t generation,
+                   int flags, USocketPtr* out) {
+  int pair[2];
+  if (placeholder_for(c, slot, generation, pair) != 0) {
+    give_back(c, owner, slot, generation);
+    return -1;
+  }
+  const Real& r = real();
+  if (!(flags & SOCK_CLOEXEC)) r.fcntl(pair[0], F_SETFD, 0);
+  if (flags & SOCK_NONBLOCK) r.fcntl(pair[0], F_SETFL, O_NONBLOCK);
+  auto s = std::make_shared<USocket>();
+  s->mode = USocket::Mode::kUtcp;
+  s->nonblocking = (flags & SOCK_NONBLOCK) != 0;
+  s->slot = slot;
+  s->generation = generation;
+  s->owner = owner;
+  s->bound = true;
+  s->ensure_views(c);
+  fd_table::set(pair[0], s);
+  *out = std::move(s);
+  return pair[0];
+}
+
+short readiness(USocket& s, Client& c) {
+  if (s.mode != USocket::Mode::kUtcp) return POLLOUT | POLLHUP;  // a fresh TCP socket
+  const shim::SocketBlock& b = s.block(c);
+  if (s.listening) return b.acceptable.load(std::memory_order_acquire) != 0 ? POLLIN : 0;
+  watch_if_inherited(s, c);
+  const std::uint32_t state = b.state.load(std::memory_order_acquire);
+  if (b.generation.load(std::memory_order_relaxed) != s.generation) return POLLERR | POLLHUP;
+  short m = 0;
+  if (s.rx->readable() > 0 || (state & (st::kRxEof | st::kError | st::kRxShut))) m |= POLLIN;
+  if (state & st::kRxEof) m |= POLLRDHUP;
+  if (state & st::kError) m |= POLLERR;
+  if ((state & st::kHangup) || ((state & st::kRxEof) && (state & st::kTxShut)) ||
+      (state & st::kError)) {
+    m |= POLLHUP;
+  }
+  if ((state & st::kConnected) && !(state & st::kTxShut) && s.tx->writable() > 0) m |= POLLOUT;
+  if (state & st::kError) m |= POLLOUT;  // a failed connect is "writable" (then SO_ERROR)
+  if (!(state & (st::kConnected | st::kConnecting | st::kError)) && !s.listening) {
+    m |= POLLOUT | POLLHUP;  // never connected: Linux's tcp_poll on TCP_CLOSE
+  }
+  return m;
+}
+
+void kick(USocket& s, Client& c) {
+  if (s.block(c).kick.exchange(1, std::memory_order_seq_cst) != 0) return;
+  shim::Command cmd;
+  cmd.op = shim::Op::kKick;
+  cmd.slot = s.slot;
+  cmd.generation = s.generation;
+  c.post(s.owner, cmd);
+}
+
+void after_read(USocket& s, Client& c) {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  shim::SocketBlock& b = s.block(c);
+  if (b.rx_blocked.load(std::memory_order_relaxed) != 0 &&
+      b.rx_blocked.exchange(0, std::memory_order_seq_cst) != 0) {
+    kick(s, c);  // a kick already in flight moves rx too
+  }
+}
+
+void watch_if_inherited(USocket& s, Client& c) {
+  const pid_t pid = ::getpid();
+  if (s.views_pid == pid || s.mode != USocket::Mode::kUtcp) return;
+  s.ensure_views(c);
+  shim::Command cmd;
+  cmd.op = shim::Op::kWatch;
+  cmd.slot = s.slot;
+  cmd.generation = s.generation;
+  if (s.listening) {
+    for (std::uint32_t e = 0; e < c.geometry().engines; ++e) c.post(e, cmd);
+  } else {
+    c.post(s.owner, cmd);
+  }
+}
+
+shim::Reply call_owner(Client& c, USocket& s, shim::Command cmd) {
+  cmd.slot = s.slot;
+  cmd.generation = s.generation;
+  return c.call(s.owner, cmd);
+}
+
+void raise_sigpipe() { ::raise(SIGPIPE); }
+
+}  // namespace utcp::preload

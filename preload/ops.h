@@ -1,0 +1,46 @@
+// What the interposers share: errno helpers, the switch of a socket to utcp, its
+// readiness in poll(2) bits, and the blocking wait. Read usocket.h and client.h first.
+#pragma once
+
+#include <poll.h>
+
+#include <cerrno>
+#include <cstdint>
+
+#include "preload/client.h"
+#include "preload/usocket.h"
+
+namespace utcp::preload {
+
+inline int fail(int err) {
+  errno = err;
+  return -1;
+}
+
+// The placeholder replaces the kernel socket at fd; the socket becomes utcp's. With
+// keep_kernel_half the kernel socket lives on hidden (a 0.0.0.0 listener). Replays the
+// recorded options. Returns 0 or -1 with errno.
+int make_utcp(int fd, USocket& s, Client& c, bool keep_kernel_half);
+
+// A new utcp fd for (slot, generation) handed out by engine `owner` (accept).
+int adopt_accepted(Client& c, std::uint32_t owner, std::uint32_t slot, std::uint32_t generation,
+                   int flags, USocketPtr* out);
+
+// poll(2) bits (POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDHUP) of a utcp socket now.
+short readiness(USocket& s, Client& c);
+
+// Sends kKick when the engine may not be looking (coalesced through the block's flag).
+void kick(USocket& s, Client& c);
+// After reading: the engine waits for room in rx.
+void after_read(USocket& s, Client& c);
+// The first time this process uses an inherited socket: ask for its events.
+void watch_if_inherited(USocket& s, Client& c);
+
+// Sends a command about s to its owner (and, for a listener, to every engine when
+// `all_engines`). Returns the owner's reply.
+shim::Reply call_owner(Client& c, USocket& s, shim::Command cmd);
+
+// SIGPIPE as the kernel raises it on a write to a closed connection.
+void raise_sigpipe();
+
+}  // namespace utcp::preload

@@ -1,0 +1,240 @@
+// getsockname, getpeername, setsockopt, getsockopt. An undecided socket is still the
+// kernel's: the kernel answers and the options are recorded, to be replayed on the
+// engine once the socket turns utcp. A utcp socket's engine-level options go to its
+// engine(s); bookkeeping ones are answered here; anything else is ENOPROTOOPT rather
+// than a "success" that changes nothing (docs/supported.md lists them).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <cstring>
+
+#include "preload/ops.h"
+#include "preload/real.h"
+
+using namespace utcp::preload;
+
+namespace {
+
+bool is_engine_option(int level, int name) {
+  if (level == SOL_SOCKET) {
+    return name == SO_REUSEADDR || name == SO_KEEPALIVE || name == SO_LINGER ||
+           name == SO_RCVBUF || name == SO_SNDBUF || name == SO_ERROR;
+  }
+  return level == IPPROTO_TCP && (name == TCP_NODELAY || name == TCP_CORK ||
+                                  name == TCP_KEEPIDLE || name == TCP_KEEPINTVL ||
+                                  name == TCP_KEEPCNT || name == TCP_MAXSEG);
+}
+
+int put_int(void* val, socklen_t* len, int v) {
+  if (val == nullptr || len == nullptr) return fail(EFAULT);
+  if (static_cast<int>(*len) < 0) return fail(EINVAL);
+  const socklen_t n = std::min<socklen_t>(*len, sizeof v);
+  std::memcpy(val, &v, n);
+  *len = n;
+  return 0;
+}
+
+long timeval_ms(const timeval& tv) {
+  if (tv.tv_sec == 0 && tv.tv_usec == 0) return -1;  // 0: no timeout
+  return static_cast<long>(tv.tv_sec) * 1000 + (tv.tv_usec + 999) / 1000;
+}
+
+int name_of(int fd, sockaddr* addr, socklen_t* len, bool peer) {
+  USocketPtr s = fd_table::get(fd);
+  const Real& r = real();
+  if (!s) return peer ? r.getpeername(fd, addr, len) : r.getsockname(fd, addr, len);
+  std::lock_guard<std::mutex> lock(s->mu);
+  if (s->mode != USocket::Mode::kUtcp) {
+    return peer ? r.getpeername(fd, addr, len) : r.getsockname(fd, addr, len);
+  }
+  if (addr == nullptr || len == nullptr) return fail(EFAULT);
+  if (static_cast<int>(*len) < 0) return fail(EINVAL);
+  Client* c = Client::get();
+  if (c == nullptr) return fail(ENETDOWN);
+  utcp::shim::Command cmd;
+  cmd.op = peer ? utcp::shim::Op::kGetPeer : utcp::shim::Op::kGetName;
+  const utcp::shim::Reply rep = call_owner(*c, *s, cmd);
+  if (rep.result < 0) return fail(-rep.result);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(rep.ip);
+  sin.sin_port = htons(rep.port);
+  // A 0.0.0.0 listener reports 0.0.0.0, as on the kernel.
+  if (!peer && s->listening) sin.sin_addr = s->local.sin_addr;
+  std::memcpy(addr, &sin, std::min<std::size_t>(*len, sizeof sin));
+  *len = sizeof sin;
+  return 0;
+}
+
+void fill_tcp_info(const utcp::shim::InfoPayload& p, tcp_info* ti) {
+  std::memset(ti, 0, sizeof *ti);
+  ti->tcpi_state = p.state;
+  ti->tcpi_options = p.options;
+  ti->tcpi_snd_wscale = p.snd_wscale & 0xf;
+  ti->tcpi_rcv_wscale = p.rcv_wscale & 0xf;
+  ti->tcpi_retransmits = static_cast<std::uint8_t>(p.retransmits);
+  ti->tcpi_rto = p.rto_us;
+  ti->tcpi_snd_mss = p.snd_mss;
+  ti->tcpi_rcv_mss = p.rcv_mss;
+  ti->tcpi_unacked = p.unacked;
+  ti->tcpi_rtt = p.rtt_us;
+  ti->tcpi_rttvar = p.rttvar_us;
+  ti->tcpi_snd_ssthresh = p.snd_ssthresh;
+  ti->tcpi_snd_cwnd = p.snd_cwnd;
+  ti->tcpi_advmss = p.advmss;
+  ti->tcpi_rcv_space = p.rcv_space;
+  ti->tcpi_total_retrans = p.total_retrans;
+}
+
+}  // namespace
+
+extern "C" {
+
+int getsockname(int fd, sockaddr* addr, socklen_t* len) { return name_of(fd, addr, len, false); }
+int getpeername(int fd, sockaddr* addr, socklen_t* len) { return name_of(fd, addr, len, true); }
+
+int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
+  USocketPtr s = fd_table::get(fd);
+  const Real& r = real();
+  if (!s) return r.setsockopt(fd, level, name, val, len);
+  std::lock_guard<std::mutex> lock(s->mu);
+  RecordedOption o{level, name, 0, 0};
+  const bool is_linger = level == SOL_SOCKET && name == SO_LINGER;
+  const bool is_timeout = level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO);
+  if (s->mode == USocket::Mode::kUndecided || s->kernel_half >= 0) {
+    // The kernel checks the arguments (and keeps the option for a kernel future).
+    const int target = s->mode == USocket::Mode::kUndecided ? fd : s->kernel_half;
+    if (r.setsockopt(target, level, name, val, len) != 0) return -1;
+  } else {
+    if (val == nullptr && len > 0) return fail(EFAULT);
+    const socklen_t need = is_linger ? sizeof(linger) : is_timeout ? sizeof(timeval) : sizeof(int);
+    if (len < need && !(level == IPPROTO_TCP && name == TCP_INFO)) return fail(EINVAL);
+  }
+  if (is_linger) {
+    linger l;
+    std::memcpy(&l, val, sizeof l);
+    o.value = l.l_onoff;
+    o.value2 = l.l_linger;
+  } else if (is_timeout) {
+    timeval tv;
+    std::memcpy(&tv, val, sizeof tv);
+    (name == SO_RCVTIMEO ? s->rcvtimeo_ms : s->sndtimeo_ms) = timeval_ms(tv);
+    return 0;
+  } else if (val != nullptr && len >= sizeof(int)) {
+    int v;
+    std::memcpy(&v, val, sizeof v);
+    o.value = v;
+  }
+  if (level == SOL_SOCKET && name == SO_REUSEPORT) {
+    s->reuse_port = o.value != 0;
+    return 0;
+  }
+  if (level == IPPROTO_TCP && name == TCP_DEFER_ACCEPT) {
+    s->defer_accept = static_cast<int>(o.value);  // accepted; connections are not deferred
+    return 0;
+  }
+  if (s->mode == USocket::Mode::kUndecided) {
+    s->options.push_back(o);
+    return 0;
+  }
+  if (!is_engine_option(level, name)) return fail(ENOPROTOOPT);
+  Client* c = Client::get();
+  if (c == nullptr) return fail(ENETDOWN);
+  utcp::shim::Command cmd;
+  cmd.op = utcp::shim::Op::kSetOption;
+  cmd.a = level;
+  cmd.b = name;
+  cmd.value = o.value;
+  cmd.value2 = o.value2;
+  utcp::shim::Reply rep = call_owner(*c, *s, cmd);
+  if (rep.result == 0 && s->listening) {
+    for (std::uint32_t e = 0; e < c->geometry().engines; ++e) {
+      if (e == s->owner) continue;
+      cmd.slot = s->slot;
+      cmd.generation = s->generation;
+      (void)c->call(e, cmd);
+    }
+  }
+  if (rep.result < 0) return fail(-rep.result);
+  s->options.push_back(o);
+  return 0;
+}
+
+int getsockopt(int fd, int level, int name, void* val, socklen_t* len) {
+  USocketPtr s = fd_table::get(fd);
+  const Real& r = real();
+  if (!s) return r.getsockopt(fd, level, name, val, len);
+  std::lock_guard<std::mutex> lock(s->mu);
+  if (s->mode == USocket::Mode::kUndecided) return r.getsockopt(fd, level, name, val, len);
+  if (val == nullptr || len == nullptr) return fail(EFAULT);
+  if (static_cast<int>(*len) < 0) return fail(EINVAL);
+  if (level == SOL_SOCKET) {
+    switch (name) {
+      case SO_TYPE: return put_int(val, len, SOCK_STREAM);
+      case SO_DOMAIN: return put_int(val, len, AF_INET);
+      case SO_PROTOCOL: return put_int(val, len, IPPROTO_TCP);
+      case SO_ACCEPTCONN: return put_int(val, len, s->listening ? 1 : 0);
+      case SO_REUSEPORT: return put_int(val, len, s->reuse_port ? 1 : 0);
+      case SO_RCVTIMEO:
+      case SO_SNDTIMEO: {
+        const long ms = name == SO_RCVTIMEO ? s->rcvtimeo_ms : s->sndtimeo_ms;
+        timeval tv{};
+        if (ms > 0) {
+          tv.tv_sec = ms / 1000;
+          tv.tv_usec = (ms % 1000) * 1000;
+        }
+        const socklen_t n = std::min<socklen_t>(*len, sizeof tv);
+        std::memcpy(val, &tv, n);
+        *len = n;
+        return 0;
+      }
+      default: break;
+    }
+  }
+  if (level == IPPROTO_TCP && name == TCP_DEFER_ACCEPT) return put_int(val, len, s->defer_accept);
+  Client* c = Client::get();
+  if (c == nullptr) return fail(ENETDOWN);
+  if (level == IPPROTO_TCP && name == TCP_INFO) {
+    utcp::shim::Command cmd;
+    cmd.op = utcp::shim::Op::kTcpInfo;
+    const utcp::shim::Reply rep = call_owner(*c, *s, cmd);
+    tcp_info ti;
+    if (rep.result < 0) {
+      std::memset(&ti, 0, sizeof ti);
+      ti.tcpi_state = s->listening ? TCP_LISTEN : TCP_CLOSE;
+    } else {
+      fill_tcp_info(rep.info, &ti);
+    }
+    const socklen_t n = std::min<socklen_t>(*len, sizeof ti);
+    std::memcpy(val, &ti, n);
+    *len = n;
+    return 0;
+  }
+  if (!is_engine_option(level, name)) return fail(ENOPROTOOPT);
+  utcp::shim::Command cmd;
+  cmd.op = utcp::shim::Op::kGetOption;
+  cmd.a = level;
+  cmd.b = name;
+  const utcp::shim::Reply rep = call_owner(*c, *s, cmd);
+  if (rep.result < 0) return fail(-rep.result);
+  if (level == SOL_SOCKET && name == SO_LINGER) {
+    linger l{static_cast<int>(rep.value), static_cast<int>(rep.value2)};
+    const socklen_t n = std::min<socklen_t>(*len, sizeof l);
+    std::memcpy(val, &l, n);
+    *len = n;
+    return 0;
+  }
+  long v = rep.value;
+  if (level == SOL_SOCKET && (name == SO_RCVBUF || name == SO_SNDBUF)) {
+    // Linux reports twice what was asked (the bookkeeping overhead it adds); a socket
+    // nobody sized reports the stream it really has.
+    v = v == 0 ? static_cast<long>(c->geometry().stream_capacity) : 2 * v;
+  }
+  if (level == IPPROTO_TCP && name == TCP_MAXSEG && v == 0) v = 1448;
+  return put_int(val, len, static_cast<int>(v));
+}
+
+}  // extern "C"
