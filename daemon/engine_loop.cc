@@ -147,12 +147,8 @@ void EngineLoops::run(std::uint16_t e) {
       next_ping = now + std::chrono::seconds(1);
       ++work;
     }
-    for (const EngineMsg& msg : mail.take()) {
-      shim.deliver(msg, now);
-      ++work;
-    }
     work += engine->poll(now);
-    work += shim.run(now);
+    work += shim.run(now, mail);
     if (const std::uint64_t want = requested_.load(std::memory_order_acquire); want != served) {
       served = want;
       publish(e, snapshot(engine->counters(), services.counters(), shim.counters()), want);

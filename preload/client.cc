@@ -2,6 +2,7 @@
 #include "preload/client.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -31,6 +32,7 @@ std::atomic<bool> g_unreachable{false};
 // workers (nginx keeps only TZ), and a worker must still find its utcpd.
 struct StartEnv {
   std::string control = shim::kDefaultControlPath;
+  std::string control_raw, fallback_raw;  // as given (empty: unset)
   bool fallback_kernel = false;
   int family_fd = -1;
 };
@@ -40,12 +42,34 @@ StartEnv& start_env() {
 }
 __attribute__((constructor)) void capture_env() {
   StartEnv& e = start_env();
-  if (const char* p = std::getenv("UTCP_CONTROL"); p != nullptr && *p != '\0') e.control = p;
-  if (const char* f = std::getenv("UTCP_FALLBACK")) e.fallback_kernel = std::strcmp(f, "kernel") == 0;
-  if (const char* fd = std::getenv("UTCP_FAMILY_FD")) e.family_fd = std::atoi(fd) > 0 ? std::atoi(fd) : -1;
+  if (const char* p = std::getenv("UTCP_CONTROL"); p != nullptr && *p != '\0') {
+    e.control = p;
+    e.control_raw = p;
+  }
+  if (const char* f = std::getenv("UTCP_FALLBACK")) {
+    e.fallback_kernel = std::strcmp(f, "kernel") == 0;
+    e.fallback_raw = f;
+  }
+  if (const char* fd = std::getenv("UTCP_FAMILY_FD")) {
+    // An exec'd member of a family: the region's memfd was kept open for us. It goes
+    // back to close-on-exec, and the variable away (our children get their own).
+    e.family_fd = std::atoi(fd) > 0 ? std::atoi(fd) : -1;
+    if (e.family_fd >= 0) ::fcntl(e.family_fd, F_SETFD, FD_CLOEXEC);
+    ::unsetenv("UTCP_FAMILY_FD");
+  }
 }
 
 const char* control_path() { return start_env().control.c_str(); }
+
+}  // namespace
+
+const char* Client::start_setting(const char* name) {
+  const StartEnv& e = start_env();
+  const std::string& v = std::strcmp(name, "UTCP_CONTROL") == 0 ? e.control_raw : e.fallback_raw;
+  return v.empty() ? nullptr : v.c_str();
+}
+
+namespace {
 
 // The thread's own wake-up eventfd, per process (a forked child gets a new one: the
 // inherited one is shared with the parent).
@@ -79,6 +103,11 @@ Client* Client::current() {
 
 bool Client::kernel_fallback() {
   return g_unreachable.load() && start_env().fallback_kernel;
+}
+
+int Client::family_memfd() {
+  Client* c = g_client.load(std::memory_order_acquire);
+  return c != nullptr ? c->memfd_ : start_env().family_fd;
 }
 
 Client* Client::get() {
@@ -246,7 +275,22 @@ bool Client::register_placeholder(std::uint32_t slot, std::uint32_t generation, 
   msg.pid = pid_;
   msg.slot = slot;
   msg.generation = generation;
+  std::lock_guard<std::mutex> lock(control_mu_);
   return shim::send_control(control_fd_, msg, std::span<const int>(&daemon_end, 1));
+}
+
+bool Client::sync_releases() {
+  std::lock_guard<std::mutex> lock(control_mu_);
+  shim::ControlMsg msg;
+  msg.kind = shim::ControlKind::kSync;
+  msg.pid = pid_;
+  if (!shim::send_control(control_fd_, msg, {})) return false;
+  shim::ControlMsg answer;
+  int fds[shim::kMaxPassedFds];
+  std::size_t nfds = 0;
+  const int rc = shim::recv_control(control_fd_, &answer, fds, &nfds);
+  for (std::size_t i = 0; i < nfds; ++i) real().close(fds[i]);
+  return rc == 0 && answer.kind == shim::ControlKind::kSynced;
 }
 
 bool Client::drain_events(const std::function<void(std::uint32_t)>& sink) {

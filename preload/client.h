@@ -44,6 +44,11 @@ class Client {
   // Whether addr (network order) belongs to utcp: its own address (bind), or a
   // destination in its subnet (connect). Reads the control path's daemon lazily.
   static bool is_utcp_local(std::uint32_t addr_net);
+  // UTCP_CONTROL / UTCP_FALLBACK as this process started with them (nullptr: unset),
+  // for children whose environment the program rebuilt.
+  static const char* start_setting(const char* name);
+  // The family's region memfd, also in a forked child that has not joined yet (-1: none).
+  static int family_memfd();
 
   const shim::RegionView& view() const { return *view_; }
   const shim::Geometry& geometry() const { return geometry_; }
@@ -61,6 +66,9 @@ class Client {
   void post(std::uint32_t e, const shim::Command& cmd);
   // Registers the placeholder of (slot, generation): sends the daemon its end.
   bool register_placeholder(std::uint32_t slot, std::uint32_t generation, int daemon_end);
+  // Returns once utcpd handed every socket this process closed so far to its engines
+  // (close() is asynchronous otherwise: see bind()).
+  bool sync_releases();
 
   // Takes the engines' events (slot, generation) out of the rings; `sink` sees each.
   // Returns false when an event ring overflowed (everything must be looked at).
@@ -104,6 +112,7 @@ class Client {
     std::uint32_t next_tag = 1;
   };
   std::vector<std::unique_ptr<EngineChannel>> engines_;
+  std::mutex control_mu_;  // one request on the control socket at a time
   std::mutex sleepers_mu_;
   std::vector<int> sleepers_;  // eventfds of threads that sleep now
   std::atomic<bool> daemon_gone_{false};

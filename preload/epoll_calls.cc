@@ -25,6 +25,7 @@ struct Interest {
   bool disabled = false;  // EPOLLONESHOT fired
   bool queued = false;
   bool utcp = false;      // false: still a kernel socket, the kernel set watches it
+  bool exclusive = false; // EPOLLEXCLUSIVE: Linux refuses any MOD of it
   std::uint32_t slot = 0;
 };
 
@@ -228,6 +229,9 @@ int epoll_ctl(int epfd, int op, int fd, epoll_event* ev) {
   if (op != EPOLL_CTL_DEL && ev == nullptr) return fail(EFAULT);
   if (op != EPOLL_CTL_ADD && op != EPOLL_CTL_MOD && op != EPOLL_CTL_DEL) return fail(EINVAL);
   if (op == EPOLL_CTL_MOD && (ev->events & EPOLLEXCLUSIVE)) return fail(EINVAL);
+  if (op == EPOLL_CTL_ADD && (ev->events & EPOLLEXCLUSIVE) && (ev->events & EPOLLONESHOT)) {
+    return fail(EINVAL);
+  }
   const bool utcp_mode = s->mode == USocket::Mode::kUtcp;
   Client* c = utcp_mode ? Client::get() : nullptr;
   if (utcp_mode && c == nullptr) return fail(ENETDOWN);
@@ -245,7 +249,8 @@ int epoll_ctl(int epfd, int op, int fd, epoll_event* ev) {
         const int kfd = utcp_mode ? s->kernel_half : fd;
         if (r.epoll_ctl(epfd, op, kfd, ev) != 0) return -1;
       }
-      Interest item{s, ev->events, ev->data, false, false, utcp_mode, s->slot};
+      Interest item{s, ev->events, ev->data, false, false, utcp_mode,
+                    (ev->events & EPOLLEXCLUSIVE) != 0, s->slot};
       auto& placed = inst->items[fd] = item;
       if (utcp_mode) inst->by_slot[s->slot].push_back(fd);
       inst->queue(fd, placed);
@@ -253,6 +258,7 @@ int epoll_ctl(int epfd, int op, int fd, epoll_event* ev) {
     }
     case EPOLL_CTL_MOD: {
       if (it == inst->items.end()) return fail(ENOENT);
+      if (it->second.exclusive) return fail(EINVAL);
       if (!it->second.utcp) {
         if (r.epoll_ctl(epfd, op, fd, ev) != 0) return -1;
       } else if (s->kernel_half >= 0) {

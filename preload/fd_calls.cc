@@ -112,9 +112,9 @@ int ioctl(int fd, unsigned long request, ...) {
       if (s->listening) return fail(EINVAL);
       watch_if_inherited(*s, *c);
       // SIOCOUTQ: bytes the engine has not taken yet plus those it sent without an ACK.
+      const std::uint32_t queued = c->geometry().stream_capacity - s->tx->writable();
       const int n = request == FIONREAD ? static_cast<int>(s->rx->readable())
-                                        : static_cast<int>(s->tx->readable() +
-                                                           s->block(*c).unacked.load());
+                                        : static_cast<int>(queued + s->block(*c).unacked.load());
       *static_cast<int*>(arg) = n;
       return 0;
     }

@@ -20,7 +20,8 @@ using namespace utcp::preload;
 namespace {
 
 namespace st = utcp::shim::state;
-constexpr int kSupportedRecv = MSG_PEEK | MSG_DONTWAIT | MSG_WAITALL | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC;
+constexpr int kSupportedRecv =
+    MSG_PEEK | MSG_DONTWAIT | MSG_WAITALL | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC | MSG_TRUNC | MSG_OOB;
 constexpr int kSupportedSend = MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE | MSG_EOR;
 
 std::size_t total_len(const iovec* iov, int n) {
@@ -30,6 +31,7 @@ std::size_t total_len(const iovec* iov, int n) {
 }
 
 bool bad_buffers(const iovec* iov, int n) {
+  if (iov == nullptr && n > 0) return true;
   for (int i = 0; i < n; ++i) {
     if (iov[i].iov_base == nullptr && iov[i].iov_len > 0) return true;
   }
@@ -50,6 +52,12 @@ std::size_t copy_out(USocket& s, const iovec* iov, int n, std::size_t skip_done,
     offset += len;
     base += from;
     len -= from;
+    if (base == nullptr) {  // MSG_TRUNC: discard
+      const std::size_t k = s.rx->consume(len);
+      done += k;
+      if (k < len) break;
+      continue;
+    }
     if (peek) {
       // Peeking past the first iovec means peeking at an offset: copy all, then split.
       std::vector<std::byte> tmp(done + len);
@@ -68,10 +76,24 @@ std::size_t copy_out(USocket& s, const iovec* iov, int n, std::size_t skip_done,
   return done;
 }
 
-ssize_t utcp_recv(USocket& s, Client& c, const iovec* iov, int n, int flags) {
-  if (flags & ~kSupportedRecv) return fail(EOPNOTSUPP);  // MSG_OOB and friends
+// `from_read`: read()/readv(), where a zero-length read returns 0 at once (the VFS
+// never asks the socket); recv*() with length 0 waits for data like Linux's
+// tcp_recvmsg (its low-water mark is at least one byte), then returns 0.
+ssize_t utcp_recv(USocket& s, Client& c, const iovec* iov, int n, int flags, bool from_read = false) {
+  if (flags & ~kSupportedRecv) return fail(EOPNOTSUPP);
   if (s.listening || s.mode != USocket::Mode::kUtcp) return fail(ENOTCONN);
-  if (bad_buffers(iov, n)) return fail(EFAULT);
+  if (flags & MSG_OOB) return fail(EINVAL);  // utcp never holds urgent data
+  if (iov == nullptr && n > 0) return fail(EFAULT);
+  if (from_read && total_len(iov, n) == 0) return 0;
+  // MSG_TRUNC on TCP: the bytes are dropped, not copied (the buffer may be NULL).
+  std::vector<iovec> discard;
+  if ((flags & MSG_TRUNC) && !(flags & MSG_PEEK)) {
+    discard.assign(iov, iov + n);
+    for (iovec& v : discard) v.iov_base = nullptr;
+    iov = discard.data();
+  } else if (bad_buffers(iov, n)) {
+    return fail(EFAULT);
+  }
   const std::size_t want = total_len(iov, n);
   const bool peek = (flags & MSG_PEEK) != 0;
   const bool dontwait = s.nonblocking || (flags & MSG_DONTWAIT);
@@ -81,8 +103,8 @@ ssize_t utcp_recv(USocket& s, Client& c, const iovec* iov, int n, int flags) {
     const std::size_t k = copy_out(s, iov, n, got, peek);
     if (k > 0 && !peek) after_read(s, c);
     got += k;
-    if (want == 0) return 0;
     const std::uint32_t state = s.block(c).state.load(std::memory_order_acquire);
+    if (want == 0 && (s.rx->readable() > 0 || (state & (st::kRxEof | st::kRxShut)))) return 0;
     if (got > 0 && (got == want || !(flags & MSG_WAITALL) || peek || dontwait)) {
       return static_cast<ssize_t>(got);
     }
@@ -160,10 +182,10 @@ USocketPtr utcp_socket(int fd, Client** c) {
   return s;
 }
 
-ssize_t recv_iov(USocket& s, Client* c, const iovec* iov, int n, int flags) {
+ssize_t recv_iov(USocket& s, Client* c, const iovec* iov, int n, int flags, bool from_read = false) {
   if (c == nullptr) return fail(ENETDOWN);
   std::lock_guard<std::mutex> lock(s.mu);
-  return utcp_recv(s, *c, iov, n, flags);
+  return utcp_recv(s, *c, iov, n, flags, from_read);
 }
 
 ssize_t send_iov(USocket& s, Client* c, const iovec* iov, int n, int flags) {
@@ -177,6 +199,7 @@ ssize_t send_iov(USocket& s, Client* c, const iovec* iov, int n, int flags) {
 ssize_t utcp_sendfile(USocket& s, Client* c, int in_fd, off64_t* offset, size_t count) {
   if (c == nullptr) return fail(ENETDOWN);
   std::lock_guard<std::mutex> lock(s.mu);
+  watch_if_inherited(s, *c);
   std::vector<std::byte> buf(std::min<std::size_t>(count, 64 * 1024));
   std::size_t total = 0;
   while (total < count) {
@@ -220,7 +243,7 @@ ssize_t read(int fd, void* buf, size_t len) {
   USocketPtr s = utcp_socket(fd, &c);
   if (!s) return real().read(fd, buf, len);
   const iovec iov{buf, len};
-  return recv_iov(*s, c, &iov, 1, 0);
+  return recv_iov(*s, c, &iov, 1, 0, true);
 }
 
 ssize_t readv(int fd, const iovec* iov, int n) {
@@ -228,7 +251,7 @@ ssize_t readv(int fd, const iovec* iov, int n) {
   USocketPtr s = utcp_socket(fd, &c);
   if (!s) return real().readv(fd, iov, n);
   if (n < 0 || n > IOV_MAX) return fail(EINVAL);
-  return recv_iov(*s, c, iov, n, 0);
+  return recv_iov(*s, c, iov, n, 0, true);
 }
 
 ssize_t recv(int fd, void* buf, size_t len, int flags) {

@@ -94,7 +94,8 @@ int make_utcp(int fd, USocket& s, Client& c, bool keep_kernel_half) {
   s.slot = rep.slot;
   s.generation = rep.generation;
   s.owner = e;
-  s.ensure_views(c);
+  s.views_pid = ::getpid();
+  s.sync_views(c);
   replay_options(c, s, e);
   epoll_socket_became_utcp(fd);
   return 0;
@@ -117,7 +118,8 @@ int adopt_accepted(Client& c, std::uint32_t owner, std::uint32_t slot, std::uint
   s->generation = generation;
   s->owner = owner;
   s->bound = true;
-  s->ensure_views(c);
+  s->views_pid = ::getpid();
+  s->sync_views(c);
   fd_table::set(pair[0], s);
   *out = std::move(s);
   return pair[0];
@@ -133,16 +135,22 @@ short readiness(USocket& s, Client& c) {
   short m = 0;
   if (s.rx->readable() > 0 || (state & (st::kRxEof | st::kError | st::kRxShut))) m |= POLLIN;
   if (state & st::kRxEof) m |= POLLRDHUP;
-  if (state & st::kError) m |= POLLERR;
+  // A reset or timed-out connection is shut both ways (Linux sets SHUTDOWN_MASK); the
+  // error itself shows until read() or SO_ERROR took it.
+  if (state & st::kError) m |= POLLIN | POLLOUT | POLLHUP | POLLRDHUP;
+  if ((state & st::kError) && !s.error_reported) m |= POLLERR;
   if ((state & st::kHangup) || ((state & st::kRxEof) && (state & st::kTxShut)) ||
       (state & st::kError)) {
     m |= POLLHUP;
   }
   if ((state & st::kConnected) && !(state & st::kTxShut) && s.tx->writable() > 0) m |= POLLOUT;
+  if (state & st::kTxShut) m |= POLLOUT;  // a write fails at once (EPIPE): it won't block
   if (state & st::kError) m |= POLLOUT;  // a failed connect is "writable" (then SO_ERROR)
   if (!(state & (st::kConnected | st::kConnecting | st::kError)) && !s.listening) {
     m |= POLLOUT | POLLHUP;  // never connected: Linux's tcp_poll on TCP_CLOSE
   }
+  if (m & POLLIN) m |= POLLRDNORM;
+  if (m & POLLOUT) m |= POLLWRNORM;
   return m;
 }
 
@@ -165,9 +173,11 @@ void after_read(USocket& s, Client& c) {
 }
 
 void watch_if_inherited(USocket& s, Client& c) {
+  if (s.mode != USocket::Mode::kUtcp) return;
+  s.sync_views(c);
   const pid_t pid = ::getpid();
-  if (s.views_pid == pid || s.mode != USocket::Mode::kUtcp) return;
-  s.ensure_views(c);
+  if (s.views_pid == pid) return;
+  s.views_pid = pid;
   shim::Command cmd;
   cmd.op = shim::Op::kWatch;
   cmd.slot = s.slot;

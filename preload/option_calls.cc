@@ -136,6 +136,9 @@ int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
     s->defer_accept = static_cast<int>(o.value);  // accepted; connections are not deferred
     return 0;
   }
+  if (level == IPPROTO_TCP && name == TCP_QUICKACK) {
+    return 0;  // a hint for the next ACKs; the engine acks promptly anyway
+  }
   if (s->mode == USocket::Mode::kUndecided) {
     s->options.push_back(o);
     return 0;
@@ -220,6 +223,16 @@ int getsockopt(int fd, int level, int name, void* val, socklen_t* len) {
   cmd.b = name;
   const utcp::shim::Reply rep = call_owner(*c, *s, cmd);
   if (rep.result < 0) return fail(-rep.result);
+  if (level == SOL_SOCKET && name == SO_ERROR) {
+    // SO_ERROR consumes the connection's error: reads return EOF afterwards.
+    int err = static_cast<int>(rep.value);
+    const std::uint32_t state = s->block(*c).state.load();
+    if (err == 0 && (state & utcp::shim::state::kError) && !s->error_reported) {
+      err = s->block(*c).error.load();
+    }
+    if (state & utcp::shim::state::kError) s->error_reported = true;
+    return put_int(val, len, err);
+  }
   if (level == SOL_SOCKET && name == SO_LINGER) {
     linger l{static_cast<int>(rep.value), static_cast<int>(rep.value2)};
     const socklen_t n = std::min<socklen_t>(*len, sizeof l);

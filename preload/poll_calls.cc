@@ -40,6 +40,7 @@ int scan(pollfd* fds, const std::vector<Entry>& entries, std::vector<pollfd>& ke
 
 int poll_common(pollfd* fds, nfds_t n, int timeout) {
   const Real& r = real();
+  if (fds == nullptr && n > 0) return fail(EFAULT);
   std::vector<Entry> entries;
   bool any_utcp = false;
   for (nfds_t i = 0; i < n; ++i) {
@@ -135,6 +136,10 @@ bool has_utcp(int nfds, fd_set* rd, fd_set* wr, fd_set* ex) {
   return false;
 }
 
+bool bad_timespec(const timespec* ts) {
+  return ts != nullptr && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000L);
+}
+
 int ms_of(const timespec* ts) {
   if (ts == nullptr) return -1;
   return static_cast<int>(ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000);
@@ -173,6 +178,7 @@ int ppoll(pollfd* fds, nfds_t n, const timespec* ts, const sigset_t* mask) {
     any = s && s->mode == USocket::Mode::kUtcp;
   }
   if (!any) return real().ppoll(fds, n, ts, mask);
+  if (bad_timespec(ts)) return fail(EINVAL);
   MaskGuard guard(mask);
   return poll_common(fds, n, ms_of(ts));
 }
@@ -185,6 +191,7 @@ int select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, timeval* tv) {
 
 int pselect(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, const timespec* ts, const sigset_t* mask) {
   if (!has_utcp(nfds, rd, wr, ex)) return real().pselect(nfds, rd, wr, ex, ts, mask);
+  if (bad_timespec(ts)) return fail(EINVAL);
   MaskGuard guard(mask);
   return select_common(nfds, rd, wr, ex, ms_of(ts));
 }

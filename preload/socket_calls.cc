@@ -18,12 +18,22 @@ namespace {
 
 namespace st = utcp::shim::state;
 
-// The address checks bind and connect share; 0 or an errno.
+// The address checks bind and connect share, in Linux's order (move_addr_to_kernel,
+// then inet_bind / tcp_v4_connect); 0 or an errno.
 int check_inet(const sockaddr* addr, socklen_t len) {
-  if (addr == nullptr) return EFAULT;
+  if (static_cast<int>(len) < 0 || len > sizeof(sockaddr_storage)) return EINVAL;
+  if (len > 0 && addr == nullptr) return EFAULT;
   if (len < static_cast<socklen_t>(sizeof(sockaddr_in))) return EINVAL;
   if (addr->sa_family != AF_INET) return EAFNOSUPPORT;
   return 0;
+}
+
+// bind() takes AF_UNSPEC with INADDR_ANY as AF_INET (Linux keeps that for old programs).
+bool unspec_any(const sockaddr* addr, socklen_t len) {
+  if (addr == nullptr || len < static_cast<socklen_t>(sizeof(sockaddr_in))) return false;
+  sockaddr_in sin;
+  std::memcpy(&sin, addr, sizeof sin);
+  return sin.sin_family == AF_UNSPEC && sin.sin_addr.s_addr == htonl(INADDR_ANY);
 }
 
 void fill_addr(sockaddr* addr, socklen_t* len, std::uint32_t ip_host, std::uint16_t port_host) {
@@ -44,7 +54,13 @@ int utcp_bind(Client& c, USocket& s, const sockaddr_in& want) {
   for (const RecordedOption& o : s.options) {
     if (o.level == SOL_SOCKET && o.name == SO_REUSEADDR) cmd.a = o.value != 0;
   }
-  const utcp::shim::Reply rep = call_owner(c, s, cmd);
+  utcp::shim::Reply rep = call_owner(c, s, cmd);
+  if (rep.result == -EADDRINUSE && c.sync_releases()) {
+    // The port may belong to a socket this process closed a moment ago: utcpd learns
+    // of a close through the placeholder's hang-up, asynchronously. Once it has
+    // handed every earlier close to the engines, the answer is the kernel's.
+    rep = call_owner(c, s, cmd);
+  }
   if (rep.result < 0) return fail(-rep.result);
   s.bound = true;
   s.local = want;
@@ -54,10 +70,13 @@ int utcp_bind(Client& c, USocket& s, const sockaddr_in& want) {
 
 int bind_socket(int fd, USocket& s, const sockaddr* addr, socklen_t len) {
   const Real& r = real();
-  if (int err = check_inet(addr, len)) return fail(err);
+  if (int err = check_inet(addr, len); err != 0 && !(err == EAFNOSUPPORT && unspec_any(addr, len))) {
+    return fail(err);
+  }
   if (s.mode == USocket::Mode::kUtcp || s.bound) return fail(EINVAL);
   sockaddr_in want;
   std::memcpy(&want, addr, sizeof want);
+  want.sin_family = AF_INET;
   const std::uint32_t ip = ntohl(want.sin_addr.s_addr);
   const bool any = want.sin_addr.s_addr == htonl(INADDR_ANY);
   if (!any && (ip >> 24) == 127) {
@@ -122,12 +141,52 @@ int accept_one(USocket& s, Client& c, sockaddr* addr, socklen_t* len, int flags)
   return fail(EAGAIN);
 }
 
+// connect(AF_UNSPEC) on a utcp socket: Linux's tcp_disconnect aborts the connection
+// (RST) and leaves a fresh socket. Here the placeholder gives way to a new kernel TCP
+// socket at the same number (the daemon sees the release and resets the connection).
+int disconnect(int fd, USocket& s) {
+  Client* c = Client::get();
+  if (c == nullptr) return fail(ENETDOWN);
+  if (s.listening) return fail(EINVAL);
+  utcp::shim::Command cmd;
+  cmd.op = utcp::shim::Op::kSetOption;
+  cmd.a = SOL_SOCKET;
+  cmd.b = SO_LINGER;
+  cmd.value = 1;
+  cmd.value2 = 0;
+  (void)call_owner(*c, s, cmd);
+  const Real& r = real();
+  const int fresh = r.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fresh < 0) return -1;
+  const int fd_flags = r.fcntl(fd, F_GETFD);
+  const int rc = r.dup3(fresh, fd, (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0);
+  r.close(fresh);
+  if (rc < 0) return -1;
+  if (s.nonblocking) r.fcntl(fd, F_SETFL, O_NONBLOCK);
+  auto next = std::make_shared<USocket>();
+  next->nonblocking = s.nonblocking;
+  next->options = s.options;
+  next->rcvtimeo_ms = s.rcvtimeo_ms;
+  next->sndtimeo_ms = s.sndtimeo_ms;
+  fd_table::set(fd, std::move(next));
+  return 0;
+}
+
 int do_accept(int fd, sockaddr* addr, socklen_t* len, int flags) {
   USocketPtr s = fd_table::get(fd);
   if (!s) return real().accept4(fd, addr, len, flags);
   if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) return fail(EINVAL);
-  if (addr != nullptr && len == nullptr) return fail(EFAULT);
-  if (len != nullptr && static_cast<int>(*len) < 0) return fail(EINVAL);
+  // Linux checks the address arguments only after it took a connection off the queue,
+  // and then drops that connection; so do we.
+  int arg_error = 0;
+  if (addr != nullptr && len == nullptr) arg_error = EFAULT;
+  if (len != nullptr && static_cast<int>(*len) < 0) arg_error = EINVAL;
+  if (arg_error != 0) {
+    const int nfd = do_accept(fd, nullptr, nullptr, flags);
+    if (nfd < 0) return -1;
+    close(nfd);
+    return fail(arg_error);
+  }
   std::unique_lock<std::mutex> lock(s->mu);
   if (s->mode != USocket::Mode::kUtcp || !s->listening) return fail(EINVAL);
   Client* c = Client::get();
@@ -229,13 +288,11 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
   USocketPtr s = fd_table::get(fd);
   if (!s) return real().connect(fd, addr, len);
   std::unique_lock<std::mutex> lock(s->mu);
-  if (int err = check_inet(addr, len)) {
-    if (addr != nullptr && len >= sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC &&
-        s->mode == USocket::Mode::kUndecided) {
-      return real().connect(fd, addr, len);
-    }
-    return fail(err);
+  if (addr != nullptr && len >= sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC) {
+    if (s->mode == USocket::Mode::kUndecided) return real().connect(fd, addr, len);
+    return disconnect(fd, *s);
   }
+  if (int err = check_inet(addr, len)) return fail(err);
   sockaddr_in dst;
   std::memcpy(&dst, addr, sizeof dst);
   if (s->mode == USocket::Mode::kUndecided) {
@@ -257,17 +314,27 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
   watch_if_inherited(*s, *c);
   if (s->listening) return fail(EISCONN);
   const std::uint32_t state = s->block(*c).state.load();
-  if (state & st::kConnected) return fail(EISCONN);
-  if (state & st::kConnecting) return fail(s->nonblocking ? EALREADY : EALREADY);
-  if (s->connect_started && (state & st::kError)) {
-    // A failed connect: its error once (SO_ERROR semantics), like Linux.
-    utcp::shim::Command cmd;
-    cmd.op = utcp::shim::Op::kGetOption;
-    cmd.a = SOL_SOCKET;
-    cmd.b = SO_ERROR;
-    const utcp::shim::Reply rep = call_owner(*c, *s, cmd);
-    if (rep.result == 0 && rep.value != 0) return fail(static_cast<int>(rep.value));
-    return fail(ECONNABORTED);
+  if (state & st::kConnected) {
+    // Linux: the first connect() after a non-blocking one completed returns 0.
+    if (s->connect_started && !s->connect_reported) {
+      s->connect_reported = true;
+      return 0;
+    }
+    return fail(EISCONN);
+  }
+  if (state & st::kConnecting) return fail(EALREADY);
+  if (s->connect_started && (state & st::kError) && s->error_reported && !s->listening) {
+    // The failed attempt was reported: Linux's socket is unconnected again and a new
+    // connect() starts over (a new SYN). Here: a fresh socket at the same fd.
+    if (disconnect(fd, *s) != 0) return -1;
+    lock.unlock();
+    return connect(fd, addr, len);
+  }
+  if (s->connect_started && (state & st::kError) && !s->error_reported) {
+    // A failed non-blocking connect reports its error here once (as SO_ERROR would).
+    s->error_reported = true;
+    const int err = s->block(*c).error.load();
+    if (err != 0) return fail(err);
   }
   utcp::shim::Command cmd;
   cmd.op = utcp::shim::Op::kConnect;
@@ -275,6 +342,8 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
   cmd.port = ntohs(dst.sin_port);
   const utcp::shim::Reply rep = call_owner(*c, *s, cmd);
   s->connect_started = true;
+  s->connect_reported = false;
+  s->error_reported = false;
   s->peer = dst;
   if (rep.result == 0) return 0;
   if (rep.result != -EINPROGRESS) return fail(-rep.result);
@@ -293,13 +362,19 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
   if (w < 0) return -1;
   if (w == 0) return fail(EINPROGRESS);
   if (c->daemon_gone()) return fail(ENETDOWN);
-  if (s->block(*c).state.load() & st::kConnected) return 0;
+  if (s->block(*c).state.load() & st::kConnected) {
+    s->connect_reported = true;
+    return 0;
+  }
+  // The error is consumed (SO_ERROR reads 0 afterwards, as on Linux).
   utcp::shim::Command err;
   err.op = utcp::shim::Op::kGetOption;
   err.a = SOL_SOCKET;
   err.b = SO_ERROR;
   const utcp::shim::Reply e = call_owner(*c, *s, err);
-  return fail(e.result == 0 && e.value != 0 ? static_cast<int>(e.value) : ECONNREFUSED);
+  s->error_reported = true;
+  const int code = s->block(*c).error.load();
+  return fail(code != 0 ? code : e.value != 0 ? static_cast<int>(e.value) : ECONNREFUSED);
 }
 
 int shutdown(int fd, int how) {
@@ -311,9 +386,17 @@ int shutdown(int fd, int how) {
   Client* c = Client::get();
   if (c == nullptr) return fail(ENETDOWN);
   if (s->listening) {
-    // Linux stops a listener on SHUT_RD; every engine's share goes.
-    if (how == SHUT_WR) return fail(ENOTCONN);
-    return 0;  // TODO(issue 4): stop the listener shares; Linux keeps the fd.
+    // Linux stops a listener on SHUT_RD (its queue is reset); SHUT_WR does nothing.
+    if (how == SHUT_WR) return 0;
+    utcp::shim::Command cmd;
+    cmd.op = utcp::shim::Op::kShutdown;
+    cmd.a = SHUT_RD;
+    cmd.slot = s->slot;
+    cmd.generation = s->generation;
+    for (std::uint32_t e = 0; e < c->geometry().engines; ++e) (void)c->call(e, cmd);
+    if (s->kernel_half >= 0) real().shutdown(s->kernel_half, SHUT_RD);
+    s->listening = false;
+    return 0;
   }
   utcp::shim::Command cmd;
   cmd.op = utcp::shim::Op::kShutdown;

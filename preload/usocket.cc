@@ -12,12 +12,9 @@ namespace utcp::preload {
 
 shim::SocketBlock& USocket::block(const Client& c) const { return c.view().socket(slot); }
 
-void USocket::ensure_views(const Client& c) {
-  const pid_t pid = ::getpid();
-  if (views_pid == pid && tx && rx) return;
+void USocket::sync_views(const Client& c) {
   tx.emplace(c.view().tx_stream(slot), c.geometry().stream_capacity);
   rx.emplace(c.view().rx_stream(slot), c.geometry().stream_capacity);
-  views_pid = pid;
 }
 
 namespace fd_table {

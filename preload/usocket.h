@@ -43,6 +43,7 @@ struct USocket {
   bool listening = false;
   bool bound = false;
   bool connect_started = false;
+  bool connect_reported = false;   // connect() returned 0 once (then EISCONN)
   bool error_reported = false;     // the connection's error was returned once
   bool reuse_port = false;
   int defer_accept = 0;
@@ -55,13 +56,15 @@ struct USocket {
   long rcvtimeo_ms = -1;           // SO_RCVTIMEO / SO_SNDTIMEO; -1: none
   long sndtimeo_ms = -1;
   std::vector<RecordedOption> options;
-  pid_t views_pid = 0;             // the process the stream views below belong to
+  pid_t views_pid = 0;             // the process that last asked for this slot's events
+  // Views of the slot's streams. The app side re-reads both indices from shared memory
+  // before each call (sync_views): another process of the family (a forked or exec'd
+  // child) may have moved them since, and the app trusts its own region.
   std::optional<shim::ByteStream> tx;  // we write
   std::optional<shim::ByteStream> rx;  // we read
 
   shim::SocketBlock& block(const Client& c) const;
-  // Stream views for this process (fresh after fork: indices are re-read).
-  void ensure_views(const Client& c);
+  void sync_views(const Client& c);
 };
 
 using USocketPtr = std::shared_ptr<USocket>;

@@ -9,6 +9,9 @@
 //                                                              the memfd proves membership
 //   kAttached    daemon -> app  fds: [memfd, doorbell × engines]  the answer to both
 //   kPlaceholder app -> daemon  fds: [daemon's end]            no answer
+//   kSync        app -> daemon                                 answered (kSynced) once every
+//                                                              placeholder closed before it
+//                                                              is released to the engines
 // A placeholder is the app's fd number for a utcp socket: one end of a unix socketpair
 // whose other end the daemon holds. The kernel counts its references across dup,
 // fork, exec and SCM_RIGHTS exactly; when the last one closes, the daemon's end hangs
@@ -27,7 +30,7 @@ namespace utcp::shim {
 inline constexpr const char* kDefaultControlPath = "/run/utcp/utcpd.sock";
 inline constexpr std::size_t kMaxPassedFds = 2 + kMaxEngines;
 
-enum class ControlKind : std::uint16_t { kAttach = 1, kJoin, kAttached, kPlaceholder };
+enum class ControlKind : std::uint16_t { kAttach = 1, kJoin, kAttached, kPlaceholder, kSync, kSynced };
 
 struct ControlMsg {
   std::uint32_t magic = kRegionMagic;

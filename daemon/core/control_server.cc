@@ -67,7 +67,7 @@ bool ControlServer::open(std::string* error) {
   auto w = std::make_unique<Watch>(Watch{Watch::Kind::kListen, listen_fd_});
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.ptr = w.get();
+  ev.data.fd = listen_fd_;
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
   watches_.emplace(listen_fd_, std::move(w));
   return true;
@@ -81,7 +81,11 @@ bool ControlServer::serve(int timeout_ms) {
   const int n = ::epoll_wait(epoll_fd_, evs, 64, draining ? std::min(timeout_ms, 20) : timeout_ms);
   if (n < 0 && errno != EINTR) return false;
   for (int i = 0; i < n; ++i) {
-    auto* w = static_cast<Watch*>(evs[i].data.ptr);
+    // By fd, not pointer: handling one event (a kSync) may handle and forget others
+    // of this batch.
+    auto it = watches_.find(evs[i].data.fd);
+    if (it == watches_.end()) continue;
+    Watch* w = it->second.get();
     switch (w->kind) {
       case Watch::Kind::kListen:
         accept_connections();
@@ -98,6 +102,22 @@ bool ControlServer::serve(int timeout_ms) {
   return true;
 }
 
+void ControlServer::serve_ready_placeholders() {
+  epoll_event evs[64];
+  for (;;) {
+    const int n = ::epoll_wait(epoll_fd_, evs, 64, 0);
+    int handled = 0;
+    for (int i = 0; i < n; ++i) {
+      auto it = watches_.find(evs[i].data.fd);
+      if (it == watches_.end() || it->second->kind != Watch::Kind::kPlaceholder) continue;
+      Watch* w = it->second.get();
+      placeholder_gone(*w);
+      ++handled;
+    }
+    if (n < 64 || handled == 0) return;
+  }
+}
+
 void ControlServer::accept_connections() {
   for (;;) {
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -106,7 +126,7 @@ void ControlServer::accept_connections() {
     w->channel = shim::kMaxChannels;  // not attached yet
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLRDHUP;
-    ev.data.ptr = w.get();
+    ev.data.fd = fd;
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
     watches_.emplace(fd, std::move(w));
   }
@@ -134,6 +154,16 @@ void ControlServer::on_connection(Watch& w) {
       case shim::ControlKind::kJoin:
         attach(w, msg, passed);
         break;
+      case shim::ControlKind::kSync: {
+        // Every hang-up the kernel raised before this message is handled first, so an
+        // app that closed a socket and then binds its port finds it free.
+        for (int fd : passed) ::close(fd);
+        serve_ready_placeholders();
+        shim::ControlMsg answer;
+        answer.kind = shim::ControlKind::kSynced;
+        (void)shim::send_control(w.fd, answer, {});
+        break;
+      }
       case shim::ControlKind::kPlaceholder:
         if (nfds == 1) {
           placeholder(w, msg, fds[0]);
@@ -225,7 +255,7 @@ void ControlServer::placeholder(Watch& w, const shim::ControlMsg& msg, int fd) {
   p->generation = msg.generation;
   epoll_event ev{};
   ev.events = EPOLLRDHUP;  // EPOLLHUP is always reported: the app end's last close
-  ev.data.ptr = p.get();
+  ev.data.fd = fd;
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
     ++counters_.rejected;
     ::close(fd);

@@ -80,6 +80,7 @@ class ControlServer {
   void placeholder(Watch& w, const shim::ControlMsg& msg, int fd);
   void connection_gone(Watch& w);
   void placeholder_gone(Watch& w);
+  void serve_ready_placeholders();
   void drain_channels();
   void post_all(const EngineMsg& msg);
   void forget(Watch& w);

@@ -108,8 +108,12 @@ void ShimServer::channel_gone(RegionState& r, std::uint32_t c, Instant now) {
 
 // --- the round ---
 
-std::size_t ShimServer::run(Instant now) {
+std::size_t ShimServer::run(Instant now, Mailbox& mail) {
   work_ = 0;
+  for (const EngineMsg& msg : mail.take()) {
+    deliver(msg, now);
+    ++work_;
+  }
   for (auto& r : regions_) {
     std::uint64_t live = r->live;
     while (live != 0) {
@@ -316,7 +320,8 @@ void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& c
       rep.result = -err;
       shim::SocketBlock& b = r.region->view().socket(s);
       if (err == EINPROGRESS) {
-        b.state.fetch_or(st::kConnecting, std::memory_order_release);
+        b.state.store(st::kConnecting, std::memory_order_release);  // a retry starts afresh
+        b.error.store(0, std::memory_order_relaxed);
       } else if (err == 0) {
         b.state.fetch_or(st::kConnected, std::memory_order_release);
       }
@@ -330,6 +335,14 @@ void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& c
       const bool wr = cmd.a != SHUT_RD;
       const bool rd = cmd.a != SHUT_WR;
       shim::SocketBlock& b = r.region->view().socket(s);
+      // Linux's inet_shutdown: a socket past both FINs (TIME-WAIT is the engine's, the
+      // app's socket is closed) is not connected.
+      if (auto info = engine_.info(slot->id);
+          !slot->listener && info && (info->state == stack::tcp::State::kTimeWait ||
+                                      info->state == stack::tcp::State::kClosed)) {
+        rep.result = -ENOTCONN;
+        break;
+      }
       if (rd) {
         rep.result = -engine_.shutdown(slot->id, stack::engine::ShutdownHow::kRead, now);
         if (rep.result == 0) b.state.fetch_or(st::kRxShut, std::memory_order_release);
@@ -371,7 +384,10 @@ void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& c
         break;
       }
       shim::InfoPayload& p = rep.info;
-      p.state = linux_tcp_state(info->state);
+      // The app's socket is closed once it is in TIME-WAIT (Linux hands that state to a
+      // separate timewait sock), so TCP_INFO says CLOSE.
+      p.state = info->state == stack::tcp::State::kTimeWait ? linux_tcp_state(stack::tcp::State::kClosed)
+                                                            : linux_tcp_state(info->state);
       p.options = static_cast<std::uint8_t>((info->timestamps ? 1 : 0) | (info->sack ? 2 : 0) |
                                             (info->snd_wscale || info->rcv_wscale ? 4 : 0));
       p.snd_wscale = info->snd_wscale;
@@ -480,6 +496,11 @@ void ShimServer::pump_tx(RegionState& r, std::uint32_t s, Instant now) {
     counters_.bytes_from_apps += *sent;
     moved = *sent > 0;
     if (*sent < n) break;
+  }
+  // SIOCOUTQ's other half: what the engine holds that the peer has not acked.
+  if (auto info = engine_.info(slot.id)) {
+    r.region->view().socket(s).unacked.store(info->unsent_bytes + info->bytes_in_flight,
+                                             std::memory_order_relaxed);
   }
   if (slot.shut_wr_pending && tx.readable() == 0) {
     slot.shut_wr_pending = false;

@@ -84,9 +84,11 @@ class ShimServer {
   ShimServer& operator=(const ShimServer&) = delete;
 
   void deliver(const EngineMsg& msg, stack::Instant now);
-  // One round after engine.poll(): commands, engine events, transfers, app wake-ups.
-  // Returns the work done (0: nothing).
-  std::size_t run(stack::Instant now);
+  // One round after engine.poll(): the control thread's mail, then commands, engine
+  // events, transfers, app wake-ups. Mail goes first so that whatever the control
+  // thread posted before an app queued a command (a socket released by close(), then
+  // bind() to its port) is seen before that command. Returns the work done (0: nothing).
+  std::size_t run(stack::Instant now, Mailbox& mail);
   // Before the engine sleeps: tells every app to ring the doorbell, then looks at the
   // command rings once more. False: work arrived, do not sleep.
   bool prepare_sleep();

@@ -47,7 +47,7 @@ void res(const char *name, const char *fmt, ...) __attribute__((format(printf, 2
 void res_rc(const char *name, long rc);
 /* rc < 0: "-1 ENAME"; rc == 0: "ok"; otherwise "rc=N". */
 void res_ok(const char *name, long rc);
-/* A setup step or an impossible outcome: "FAIL <name>: ..." (run_kernel.sh fails). */
+/* A setup step or an impossible outcome: "FAIL <name>: ..." (run.sh fails). */
 void fail(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Name of the area being run, for the watchdog message. */
 void area(const char *name);

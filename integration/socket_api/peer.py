@@ -15,7 +15,7 @@ Services on PEER_IP (fixed ports, so the program may print them):
   7006 fin      sends "bye\n", shuts down its sending side, reads (discards) to EOF
   7007 hold     never reads, never sends: the program's send buffer fills up; held
                 until the program closes (RST or FIN seen through poll)
-Nothing listens on 7009 (connection refused); run_kernel.sh drops SYNs to 7010.
+Nothing listens on 7009 (connection refused); run.sh drops SYNs to 7010.
 
 CONTROL commands (ids name connections this peer made with CONNECT):
   PING                 -> PONG

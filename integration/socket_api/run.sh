@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The socket-API differential test on the Linux kernel stack: the reference output.
+# The socket-API differential test: runs socket_api on the Linux kernel stack (the
+# reference output), or, with UTCP_BUILD set, under libutcp.so on that build's utcpd.
 # Two namespaces joined by a veth pair: the program (socket_api, built here from *.c with
 # gcc) in utcp-sapi-a-$$ at 198.18.7.2/24, the peer (peer.py) in utcp-sapi-b-$$ at
 # 198.18.7.1/24, where nftables drops SYNs to port 7010 (a port that never answers: a
 # connect there stays pending, for EALREADY and the EINTR/SO_SNDTIMEO connect checks).
 # The pid suffix on the namespace names lets runs proceed in parallel.
-# Usage: run_kernel.sh [OUT]   (OUT defaults to /tmp/socket_api.kernel.out)
+# Usage: run.sh [OUT]   (OUT defaults to /tmp/socket_api.kernel.out)
+#   UTCP_BUILD  a build directory: run under its libutcp.so and utcpd (tap wire)
 # Environment (so the same script runs the program under libutcp.so later):
 #   SAPI_BIN   a prebuilt socket_api binary (default: build *.c here with gcc)
 #   SAPI_WRAP  a command prefix put before the program inside the program's namespace,
@@ -25,6 +27,7 @@ PROG_LIMIT=240         # seconds the program may run (it bounds every wait itsel
 WORK=$(mktemp -d /tmp/utcp-sapi.XXXXXX)
 PID=""                 # peer.py
 PROG=""                # socket_api's timeout(1)
+UTCPD=""               # utcpd (UTCP_BUILD set)
 FAILED=0
 
 log() { echo "[socket_api] $*"; }
@@ -47,6 +50,8 @@ cleanup() {
   PROG=""
   stop peer.py "$PID"
   PID=""
+  stop utcpd "$UTCPD"
+  UTCPD=""
   ip netns del "$NS_A" 2>/dev/null || true
   ip netns del "$NS_B" 2>/dev/null || true
   rm -rf "$WORK"
@@ -70,21 +75,42 @@ fi
 read -r -a WRAP <<<"${SAPI_WRAP:-}"
 
 # --- The wire.
-ip netns add "$NS_A"
-ip netns add "$NS_B"
-ip -n "$NS_A" link add sa0 type veth peer name sb0 netns "$NS_B"
-ip -n "$NS_A" addr add $PROG_IP/24 dev sa0
-ip -n "$NS_B" addr add $PEER_IP/24 dev sb0
-ip -n "$NS_A" link set lo up
-ip -n "$NS_B" link set lo up
-ip -n "$NS_A" link set sa0 up
-ip -n "$NS_B" link set sb0 up
-# SYNs to 7010 vanish: a connect there stays in SYN_SENT (no RST, no SYN-ACK).
+if [ -z "${UTCP_BUILD:-}" ]; then
+  # Kernel: the program's namespace and the peer's, joined by a veth pair.
+  ip netns add "$NS_A"
+  ip netns add "$NS_B"
+  ip -n "$NS_A" link add sa0 type veth peer name sb0 netns "$NS_B"
+  ip -n "$NS_A" addr add $PROG_IP/24 dev sa0
+  ip -n "$NS_B" addr add $PEER_IP/24 dev sb0
+  ip -n "$NS_A" link set lo up
+  ip -n "$NS_B" link set lo up
+  ip -n "$NS_A" link set sa0 up
+  ip -n "$NS_B" link set sb0 up
+else
+  # utcp: one namespace; utcpd owns $PROG_IP (on no kernel interface) behind a tap
+  # whose kernel side is the peer's $PEER_IP; the program runs under libutcp.so.
+  NS_B=$NS_A
+  ip netns add "$NS_A"
+  ip -n "$NS_A" link set lo up
+  UTCPD_OUT=$WORK/utcpd.out
+  ip netns exec "$NS_A" "$UTCP_BUILD/daemon/utcpd" --dev net_tap0,iface=utcp0 --ip $PROG_IP/24 \
+    --file-prefix "sapi-$$" --control "$WORK/utcpd.sock" >"$UTCPD_OUT" 2>"$WORK/utcpd.err" &
+  UTCPD=$!
+  for _ in $(seq 150); do
+    grep -q '^ready' "$UTCPD_OUT" 2>/dev/null && ip -n "$NS_A" link show utcp0 >/dev/null 2>&1 && break
+    kill -0 "$UTCPD" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -q '^ready' "$UTCPD_OUT" || { fail "utcpd did not start: $(tail -3 "$WORK/utcpd.err")"; exit 1; }
+  ip -n "$NS_A" addr add $PEER_IP/24 dev utcp0
+  ip -n "$NS_A" link set utcp0 up
+  if ip -n "$NS_A" addr | grep -q "$PROG_IP/"; then fail "$PROG_IP is on a kernel interface"; exit 1; fi
+  WRAP=(env "UTCP_CONTROL=$WORK/utcpd.sock" "LD_PRELOAD=$UTCP_BUILD/preload/libutcp.so" "${WRAP[@]}")
+fi
 ip netns exec "$NS_B" nft add table inet sapi
 ip netns exec "$NS_B" nft add chain inet sapi in '{ type filter hook input priority 0; }'
 ip netns exec "$NS_B" nft add rule inet sapi in tcp dport 7010 drop
 
-# Wait (bounded) until the veth is up both ways (IPv4 does no DAD, but links take a moment).
 for _ in $(seq 50); do
   ip netns exec "$NS_A" ping -c1 -W1 $PEER_IP >/dev/null 2>&1 && break
   sleep 0.1
