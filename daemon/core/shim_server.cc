@@ -189,6 +189,7 @@ std::optional<std::uint32_t> ShimServer::open_slot(RegionState& r, std::uint32_t
   block.generation.store(slot.generation, std::memory_order_release);
   by_socket_[id.raw()] = {&r, s};
   ++counters_.sockets_opened;
+  ++counters_.open_slots;
   return s;
 }
 
@@ -604,6 +605,7 @@ void ShimServer::free_slot(RegionState& r, std::uint32_t s) {
   if (owner) {
     r.free.push_back(s);
     ++counters_.sockets_released;
+    --counters_.open_slots;
   }
 }
 

@@ -52,6 +52,7 @@ struct ShimCounters {
   std::uint64_t events = 0;
   std::uint64_t event_overflows = 0;
   std::uint64_t app_wakeups = 0;       // eventfd writes
+  std::uint64_t open_slots = 0;        // gauge: slots handed out and not given back
 
   template <class Fn>
   void for_each(Fn&& fn) const {
@@ -67,6 +68,7 @@ struct ShimCounters {
     fn("shim_events", events);
     fn("shim_event_overflows", event_overflows);
     fn("shim_app_wakeups", app_wakeups);
+    fn("shim_open_slots", open_slots);
   }
 };
 

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Issue 4, acceptance 2 and 4: Debian's nginx under libutcp.so serves static files
+# (1 KiB and 1 MiB, sendfile on) through utcp to kernel curl, ab and wrk over the tap
+# wire, with 1 worker and with 2: zero errors, bytes verified; a 127.0.0.1 health
+# check is answered by the kernel half of the 0.0.0.0 listener. Then a worker is
+# killed with SIGKILL under load: the master starts a new one, service continues, and
+# utcpd lets go of the dead worker's sockets (its counters show it). Rules: TESTBED.md.
+set -uo pipefail
+
+SRC=${UTCP_SOURCE:-$(cd "$(dirname "$0")/.." && pwd)}
+BUILD=${UTCP_BUILD:-$SRC/build}
+UTCPD=$BUILD/daemon/utcpd
+LIB=$BUILD/preload/libutcp.so
+NS=utcp-nginx-$$
+KERNEL_IP=198.18.4.1
+UTCP_IP=198.18.4.2
+PORT=8080
+WORK=$(mktemp -d /tmp/utcp-nginx-test.XXXXXX)
+PID=""
+NGINX=""
+FAILED=0
+log() { echo "[nginx] $*"; }
+fail() { echo "[nginx] FAIL: $*" >&2; FAILED=1; }
+source "$SRC/integration/lib.sh"
+
+cleanup() {
+  if [ -n "$NGINX" ]; then kill -KILL "$NGINX" 2>/dev/null; wait "$NGINX" 2>/dev/null; fi
+  stop_pid utcpd TERM
+  ip netns del "$NS" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+[ "$(id -u)" = 0 ] || { echo "[nginx] FAIL: needs root" >&2; exit 1; }
+for tool in nginx curl ab wrk; do
+  command -v "$tool" >/dev/null || { echo "[nginx] FAIL: $tool not installed" >&2; exit 1; }
+done
+[ -x "$UTCPD" ] && [ -f "$LIB" ] || { echo "[nginx] FAIL: build utcpd and libutcp.so first" >&2; exit 1; }
+
+# nginx's workers run as nobody: they must read the files and reach the socket.
+chmod 755 "$WORK"
+mkdir -p "$WORK/www"
+head -c 1024 /dev/urandom >"$WORK/www/1k.bin"
+head -c 1048576 /dev/urandom >"$WORK/www/1m.bin"
+chmod 644 "$WORK/www/"*
+
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+start_utcpd_tap "$NS" "nginx-$$" "$WORK" --control "$WORK/utcpd.sock" || exit 1
+OUT=$WORK/utcpd.out
+
+nginx_conf() {  # WORKERS
+  cat <<CONF
+daemon off;
+worker_processes $1;
+worker_cpu_affinity auto;
+error_log $WORK/error.log info;
+pid $WORK/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_timeout 65;
+  keepalive_requests 100000;
+  client_body_temp_path $WORK/tmp-body;
+  proxy_temp_path $WORK/tmp-proxy;
+  fastcgi_temp_path $WORK/tmp-fcgi;
+  uwsgi_temp_path $WORK/tmp-uwsgi;
+  scgi_temp_path $WORK/tmp-scgi;
+  server {
+    listen $PORT;
+    root $WORK/www;
+  }
+}
+CONF
+}
+
+start_nginx() {  # WORKERS
+  nginx_conf "$1" >"$WORK/nginx.conf"
+  ip netns exec "$NS" env UTCP_CONTROL="$WORK/utcpd.sock" LD_PRELOAD="$LIB" \
+    nginx -c "$WORK/nginx.conf" >"$WORK/nginx.out" 2>&1 &
+  NGINX=$!
+  for _ in $(seq 100); do
+    [ "$(ns curl -s -m 1 -o /dev/null -w '%{http_code}' "http://$UTCP_IP:$PORT/1k.bin")" = 200 ] && return 0
+    kill -0 "$NGINX" 2>/dev/null || break
+    sleep 0.1
+  done
+  fail "nginx ($1 workers) did not answer: $(tail -3 "$WORK/error.log" 2>/dev/null)"
+  return 1
+}
+
+stop_nginx() {
+  [ -n "$NGINX" ] || return 0
+  kill -QUIT "$NGINX" 2>/dev/null
+  for _ in $(seq 100); do kill -0 "$NGINX" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$NGINX" 2>/dev/null && { fail "nginx ignored SIGQUIT"; kill -KILL "$NGINX"; }
+  wait "$NGINX" 2>/dev/null
+  NGINX=""
+}
+
+ns() { timeout 60 ip netns exec "$NS" "$@"; }
+workers() { ps -o pid= --ppid "$NGINX" | tr -d ' ' | sort; }
+
+check_files() {  # LABEL
+  for f in 1k.bin 1m.bin; do
+    ns curl -s -m 10 -o "$WORK/got" "http://$UTCP_IP:$PORT/$f" || fail "$1: curl $f"
+    cmp -s "$WORK/got" "$WORK/www/$f" || fail "$1: $f differs"
+  done
+  local code
+  code=$(ns curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/1k.bin")
+  [ "$code" = 200 ] || fail "$1: the 127.0.0.1 health check got '$code' (kernel half of 0.0.0.0)"
+}
+
+check_ab() {  # LABEL
+  ns ab -q -n 2000 -c 20 "http://$UTCP_IP:$PORT/1k.bin" >"$WORK/ab.out" 2>&1 || fail "$1: ab failed"
+  grep -q '^Complete requests: *2000$' "$WORK/ab.out" || fail "$1: ab did not complete 2000"
+  grep -q '^Failed requests: *0$' "$WORK/ab.out" || fail "$1: ab: $(grep '^Failed' "$WORK/ab.out")"
+  log "$1: ab 1k $(awk '/^Requests per second/ {print $4}' "$WORK/ab.out") req/s"
+}
+
+check_wrk() {  # LABEL FILE CONNS
+  ns wrk -t2 -c"$3" -d2 "http://$UTCP_IP:$PORT/$2" >"$WORK/wrk.out" 2>&1 || fail "$1: wrk failed"
+  grep -q 'Socket errors' "$WORK/wrk.out" && fail "$1: wrk $2: $(grep 'Socket errors' "$WORK/wrk.out")"
+  grep -q 'Non-2xx' "$WORK/wrk.out" && fail "$1: wrk $2: $(grep 'Non-2xx' "$WORK/wrk.out")"
+  local rps
+  rps=$(awk '/^Requests\/sec/ {print int($2)}' "$WORK/wrk.out")
+  [ "${rps:-0}" -gt 0 ] || fail "$1: wrk $2 completed nothing"
+  log "$1: wrk $2 -c$3 ${rps:-0} req/s"
+}
+
+for n in 1 2; do
+  start_nginx "$n" || continue
+  [ "$(workers | wc -l)" = "$n" ] || fail "$n workers expected, found $(workers | wc -l)"
+  check_files "$n workers"
+  check_ab "$n workers"
+  check_wrk "$n workers" 1k.bin 50
+  check_wrk "$n workers" 1m.bin 4
+  [ "$n" = 2 ] || stop_nginx
+done
+
+# kill -9 of a worker under load (2 workers still running).
+if [ -n "$NGINX" ]; then
+  utcpd_snapshot "$OUT"
+  gone_before=$(utcpd_counter "$OUT" shim_channels_gone)
+  victim=$(workers | head -1)
+  ns wrk -t2 -c40 -d4 "http://$UTCP_IP:$PORT/1k.bin" >"$WORK/wrk-kill.out" 2>&1 &
+  WRK=$!
+  sleep 1.5
+  kill -KILL "$victim"
+  wait "$WRK"
+  sleep 0.5
+  now=$(workers)
+  grep -qx "$victim" <<<"$now" && fail "the killed worker $victim is still there"
+  [ "$(wc -l <<<"$now")" = 2 ] || fail "the master did not replace the killed worker"
+  check_files "after kill -9"
+  stop_nginx
+  sleep 0.5
+  utcpd_snapshot "$OUT"
+  gone_after=$(utcpd_counter "$OUT" shim_channels_gone)
+  open=$(utcpd_counter "$OUT" shim_open_slots)
+  opened=$(utcpd_counter "$OUT" shim_sockets_opened)
+  log "after kill -9: processes gone $gone_before -> $gone_after, sockets opened $opened, still open $open"
+  [ "$gone_after" -gt "$gone_before" ] || fail "utcpd did not notice the dead worker"
+  [ "$open" = 0 ] || fail "$open utcp sockets still open after nginx exited"
+  [ "$opened" -gt 4000 ] || fail "only $opened sockets went through utcp"
+fi
+
+[ "$FAILED" = 0 ] && log PASS
+exit "$FAILED"
