@@ -22,6 +22,7 @@ FAILED=0
 log() { echo "[nginx] $*"; }
 fail() { echo "[nginx] FAIL: $*" >&2; FAILED=1; }
 source "$SRC/integration/lib.sh"
+source "$SRC/integration/nginx_lib.sh"
 
 cleanup() {
   if [ -n "$NGINX" ]; then kill -KILL "$NGINX" 2>/dev/null; wait "$NGINX" 2>/dev/null; fi
@@ -48,59 +49,6 @@ ip netns add "$NS"
 ip -n "$NS" link set lo up
 start_utcpd_tap "$NS" "nginx-$$" "$WORK" --control "$WORK/utcpd.sock" || exit 1
 OUT=$WORK/utcpd.out
-
-nginx_conf() {  # WORKERS
-  cat <<CONF
-daemon off;
-worker_processes $1;
-worker_cpu_affinity auto;
-error_log $WORK/error.log info;
-pid $WORK/nginx.pid;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_timeout 65;
-  keepalive_requests 100000;
-  client_body_temp_path $WORK/tmp-body;
-  proxy_temp_path $WORK/tmp-proxy;
-  fastcgi_temp_path $WORK/tmp-fcgi;
-  uwsgi_temp_path $WORK/tmp-uwsgi;
-  scgi_temp_path $WORK/tmp-scgi;
-  server {
-    listen $PORT;
-    root $WORK/www;
-  }
-}
-CONF
-}
-
-start_nginx() {  # WORKERS
-  nginx_conf "$1" >"$WORK/nginx.conf"
-  ip netns exec "$NS" env UTCP_CONTROL="$WORK/utcpd.sock" LD_PRELOAD="$LIB" \
-    nginx -c "$WORK/nginx.conf" >"$WORK/nginx.out" 2>&1 &
-  NGINX=$!
-  for _ in $(seq 100); do
-    [ "$(ns curl -s -m 1 -o /dev/null -w '%{http_code}' "http://$UTCP_IP:$PORT/1k.bin")" = 200 ] && return 0
-    kill -0 "$NGINX" 2>/dev/null || break
-    sleep 0.1
-  done
-  fail "nginx ($1 workers) did not answer: $(tail -3 "$WORK/error.log" 2>/dev/null)"
-  return 1
-}
-
-stop_nginx() {
-  [ -n "$NGINX" ] || return 0
-  kill -QUIT "$NGINX" 2>/dev/null
-  for _ in $(seq 100); do kill -0 "$NGINX" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$NGINX" 2>/dev/null && { fail "nginx ignored SIGQUIT"; kill -KILL "$NGINX"; }
-  wait "$NGINX" 2>/dev/null
-  NGINX=""
-}
-
-ns() { timeout 60 ip netns exec "$NS" "$@"; }
-workers() { ps -o pid= --ppid "$NGINX" | tr -d ' ' | sort; }
 
 check_files() {  # LABEL
   for f in 1k.bin 1m.bin; do
