@@ -87,6 +87,17 @@ for n in 1 2; do
   [ "$n" = 2 ] || stop_nginx
 done
 
+# SO_REUSEPORT: each worker gets its own listening socket (a group on every engine).
+if [ -n "$NGINX" ]; then
+  stop_nginx
+  LISTEN_OPTS=" reuseport"
+  if start_nginx 2; then
+    check_files "reuseport"
+    check_wrk "reuseport" 1k.bin 50
+  fi
+  LISTEN_OPTS=""
+fi
+
 # kill -9 of a worker under load (2 workers still running).
 if [ -n "$NGINX" ]; then
   utcpd_snapshot "$OUT"

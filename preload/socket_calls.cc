@@ -54,6 +54,7 @@ int utcp_bind(Client& c, USocket& s, const sockaddr_in& want) {
   for (const RecordedOption& o : s.options) {
     if (o.level == SOL_SOCKET && o.name == SO_REUSEADDR) cmd.a = o.value != 0;
   }
+  cmd.b = s.reuse_port ? 1 : 0;
   utcp::shim::Reply rep = call_owner(c, s, cmd);
   if (rep.result == -EADDRINUSE && c.sync_releases()) {
     // The port may belong to a socket this process closed a moment ago: utcpd learns
@@ -263,6 +264,7 @@ int listen(int fd, int backlog) {
   for (const RecordedOption& o : s->options) {
     if (o.level == SOL_SOCKET && o.name == SO_REUSEADDR) cmd.a = o.value != 0;
   }
+  cmd.b = s->reuse_port ? 1 : 0;
   utcp::shim::Reply rep = call_owner(*c, *s, cmd);
   if (rep.result < 0) return fail(-rep.result);
   // Every other engine gets its share: connections arrive on every queue.

@@ -84,8 +84,8 @@ struct alignas(64) SocketBlock {
 // --- rings ---
 enum class Op : std::uint16_t {
   kSocket = 1,  // allocate a slot on this engine             -> slot, generation
-  kBind,        // endpoint, a = SO_REUSEADDR                 -> 0 / -errno; endpoint = bound
-  kListen,      // endpoint (bound), a = backlog; every engine gets one (its share)
+  kBind,        // endpoint, a = SO_REUSEADDR, b = SO_REUSEPORT -> 0 / -errno; endpoint = bound
+  kListen,      // endpoint (bound), value = backlog, a/b as kBind; every engine gets one
   kAccept,      // from this engine's share                   -> new slot, generation, endpoint = peer
   kConnect,     // endpoint                                   -> 0 / -EINPROGRESS / -errno
   kShutdown,    // a = SHUT_RD / SHUT_WR / SHUT_RDWR

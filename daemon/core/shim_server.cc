@@ -235,9 +235,10 @@ void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& c
     }
     auto id = engine_.socket();
     stack::Errno err = id ? 0 : id.err();
-    if (err == 0 && cmd.a != 0) {
+    if (err == 0 && (cmd.a != 0 || cmd.b != 0)) {
       auto opts = engine_.options(*id);
-      opts->reuse_addr = true;
+      opts->reuse_addr = cmd.a != 0;
+      opts->reuse_port = cmd.b != 0;
       err = engine_.set_options(*id, *opts, now);
     }
     if (err == 0) err = engine_.bind(*id, ep);
@@ -272,9 +273,10 @@ void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& c
   switch (cmd.op) {
     case shim::Op::kBind: {
       stack::Errno err = 0;
-      if (cmd.a != 0) {
+      if (cmd.a != 0 || cmd.b != 0) {
         auto opts = engine_.options(slot->id);
-        opts->reuse_addr = true;
+        opts->reuse_addr = cmd.a != 0;
+        opts->reuse_port = cmd.b != 0;
         err = engine_.set_options(slot->id, *opts, now);
       }
       if (err == 0) err = engine_.bind(slot->id, ep);

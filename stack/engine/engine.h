@@ -128,8 +128,10 @@ class Engine final : private tcp::SegmentSink {
   void send_cookie_syn_ack(const Socket& listener, const wire::FourTuple& tuple,
                            const wire::TcpRepr& syn);
   bool cookies_recently_used(const Listener& l) const;
+  // The listener that takes a new flow: the port's one, or its SO_REUSEPORT group's pick.
+  std::uint32_t listener_for(const wire::FourTuple& tuple) const;
   std::optional<std::uint32_t> new_connection_slot(const wire::FourTuple& tuple,
-                                                   const SocketOptions& opts);
+                                                   const Socket& listener);
   bool drop_final_ack_on_overflow(const Socket& child, const wire::TcpRepr& seg);
   bool take_over_time_wait(std::uint32_t index, const wire::FourTuple& tuple,
                            const wire::TcpRepr& syn);

@@ -1,18 +1,38 @@
 // Passive opens (RFC 9293 §3.10.7.2 LISTEN), SYN cookies when the SYN queue is full
 // (RFC 4987 §3.6, as Linux's tcp_conn_request / cookie_v4_check), TIME-WAIT takeover
-// (RFC 6191), closing a listener. Order: listen_segment -> listen_syn | listen_ack ->
-// install_connection -> settle. Invariant: SYN count == children in SYN-RECEIVED.
+// (RFC 6191), closing a listener, picking one listener of a SO_REUSEPORT group. Order:
+// listen_segment -> listen_syn | listen_ack -> install_connection -> settle.
+// Invariant: SYN count == children in SYN-RECEIVED.
 #include <algorithm>
 
 #include "stack/engine/engine.h"
+#include "stack/isn/keyed_hash.h"
 #include "stack/tcp/handshake.h"
 
 namespace utcp::stack::engine {
 
 namespace flags = wire::tcp_flags;
 
+std::uint32_t Engine::listener_for(const wire::FourTuple& tuple) const {
+  const std::uint16_t port = tuple.local.port;
+  if (!ports_.has_group(port)) {
+    return ports_.listener(port);
+  }
+  // Keyed like Linux's inet_ehashfn, so a remote host cannot aim every SYN at one
+  // member; a fixed function of the tuple, so a retransmitted SYN and a cookie's
+  // final ACK reach the listener that saw the first SYN.
+  const std::uint64_t h = isn::HashInput(isn::HashDomain::kReusePort)
+                              .endpoint(tuple.local)
+                              .endpoint(tuple.remote)
+                              .hash(cfg_.secret);
+  return ports_.listener(port, static_cast<std::uint32_t>(h));
+}
+
 void Engine::listen_segment(std::uint32_t listener, const wire::FourTuple& tuple,
                             const wire::TcpRepr& seg, std::span<const std::uint8_t> payload) {
+  // dispatch_segment passes the port's plain listener or a group's first member;
+  // a SO_REUSEPORT group hands the flow to the member its four-tuple selects.
+  listener = listener_for(tuple);
   // "first check for an RST: An incoming RST segment could not be valid ... ignored"
   if (seg.has(flags::kRst)) {
     ++counters_.drop_rst_no_socket;
@@ -55,7 +75,7 @@ void Engine::listen_syn(std::uint32_t listener, const wire::FourTuple& tuple,
     }
     return;
   }
-  const std::optional<std::uint32_t> slot = new_connection_slot(tuple, ls.options);
+  const std::optional<std::uint32_t> slot = new_connection_slot(tuple, ls);
   if (!slot) {
     return;
   }
@@ -129,7 +149,7 @@ void Engine::listen_ack(std::uint32_t listener, const wire::FourTuple& tuple,
                                        peer.peer_window_scale);
     peer.timestamps = true;
   }
-  const std::optional<std::uint32_t> slot = new_connection_slot(tuple, ls.options);
+  const std::optional<std::uint32_t> slot = new_connection_slot(tuple, ls);
   if (!slot) {
     return;
   }
@@ -142,7 +162,7 @@ void Engine::listen_ack(std::uint32_t listener, const wire::FourTuple& tuple,
 }
 
 std::optional<std::uint32_t> Engine::new_connection_slot(const wire::FourTuple& tuple,
-                                                         const SocketOptions& opts) {
+                                                         const Socket& listener) {
   if (flows_.size() >= flows_.limit()) {
     ++counters_.drop_flow_table_full;
     return std::nullopt;
@@ -154,12 +174,13 @@ std::optional<std::uint32_t> Engine::new_connection_slot(const wire::FourTuple& 
   }
   flows_.insert(tuple, *index);
   Socket& s = sockets_.at(*index);
-  s.options = opts;  // children inherit the listener's options, as on Linux
+  s.options = listener.options;  // children inherit the listener's options, as on Linux
   s.local = tuple.local;
   s.remote = tuple.remote;
   s.in_flow_table = true;
-  s.port_ref = PortRef::kConnection;
-  ports_.add(tuple.local.port, PortRef::kConnection);
+  // A child shares its port the way its listener does (Linux clones sk_reuseport).
+  s.port_ref = connection_ref(has_reuse_port(listener.port_ref));
+  ports_.add(tuple.local.port, s.port_ref);
   return index;
 }
 
@@ -186,7 +207,7 @@ bool Engine::take_over_time_wait(std::uint32_t index, const wire::FourTuple& tup
       s.conn->state() != tcp::State::kTimeWait) {
     return false;
   }
-  const std::uint32_t listener = ports_.listener(tuple.local.port);
+  const std::uint32_t listener = listener_for(tuple);
   if (listener == kNoIndex || !s.conn->time_wait_accepts_syn(syn)) {
     return false;
   }
@@ -220,7 +241,8 @@ void Engine::close_listener(std::uint32_t index, Instant now) {
       settle(i);
     }
   }
-  ports_.set_listener(s.local.port, kNoIndex);
+  // The rest of a SO_REUSEPORT group keeps serving the port.
+  ports_.remove_listener(s.local.port, index);
   s.listener.reset();
   s.kind = SocketKind::kFresh;
   --counters_.listeners;

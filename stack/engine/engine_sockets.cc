@@ -34,11 +34,11 @@ Errno Engine::bind(SocketId id, wire::Endpoint local) {
     s->local.addr = local.addr;
     return autobind(id.index);
   }
-  if (!ports_.can_bind(local.port, s->options.reuse_addr)) {
+  if (!ports_.can_bind(local.port, s->options.reuse_addr, s->options.reuse_port)) {
     return EADDRINUSE;
   }
   s->local = local;
-  s->port_ref = s->options.reuse_addr ? PortRef::kBindReuse : PortRef::kBindExclusive;
+  s->port_ref = bind_ref(s->options.reuse_addr, s->options.reuse_port);
   ports_.add(local.port, s->port_ref);
   return 0;
 }
@@ -51,7 +51,7 @@ Errno Engine::autobind(std::uint32_t index) {
     if (ports_.unused(port)) {
       next_bind_port_ += i + 1;
       s.local.port = port;
-      s.port_ref = s.options.reuse_addr ? PortRef::kBindReuse : PortRef::kBindExclusive;
+      s.port_ref = bind_ref(s.options.reuse_addr, s.options.reuse_port);
       ports_.add(port, s.port_ref);
       return 0;
     }
@@ -84,12 +84,14 @@ Errno Engine::listen(SocketId id, int backlog) {
       return e;
     }
   }
-  if (ports_.listener(s->local.port) != kNoIndex) {
+  // SO_REUSEPORT as latched by bind: the group must agree with the port's counts.
+  const bool reuse_port = has_reuse_port(s->port_ref);
+  if (!ports_.can_listen(s->local.port, reuse_port)) {
     return EADDRINUSE;
   }
   s->kind = SocketKind::kListener;
   s->listener = std::make_unique<Listener>(b, cfg_.somaxconn, cfg_.syn_queue_limit);
-  ports_.set_listener(s->local.port, id.index);
+  ports_.add_listener(s->local.port, id.index, reuse_port);
   ++counters_.listeners;
   return 0;
 }
@@ -205,8 +207,8 @@ Errno Engine::connect(SocketId id, wire::Endpoint remote, Instant now) {
     return ENOBUFS;
   }
   release_port(*s);
-  s->port_ref = PortRef::kConnection;
-  ports_.add(*port, PortRef::kConnection);
+  s->port_ref = connection_ref(s->options.reuse_port);
+  ports_.add(*port, s->port_ref);
   s->local = tuple.local;
   s->remote = remote;
   s->in_flow_table = true;

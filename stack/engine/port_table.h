@@ -1,22 +1,40 @@
 // PortTable: who uses each local TCP port, for bind() (EADDRINUSE), ephemeral ports
-// (RFC 6056) and listener lookup. Linux's inet_csk_bind_conflict on one address: a
-// listener or an exclusive bind excludes all; SO_REUSEADDR binds share with each other
-// and with connections. Invariant: counts equal the references live sockets hold.
+// (RFC 6056) and listener lookup. Linux's inet_bind_conflict on one address, per holder:
+// no conflict if both set SO_REUSEADDR and the holder is not listening, or if both set
+// SO_REUSEPORT. Listeners on a port are one plain listener or one SO_REUSEPORT group.
+// Invariant: counts equal the references live sockets hold.
 #pragma once
 
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 namespace utcp::stack::engine {
 
-enum class PortRef : std::uint8_t { kNone, kBindExclusive, kBindReuse, kConnection };
+inline constexpr std::uint32_t kNoIndex = 0xffffffffu;
+
+// The reference a socket holds on its local port; the SO_REUSEPORT variants are the
+// same kinds taken with SO_REUSEPORT set (latched at bind, so remove() matches add()).
+enum class PortRef : std::uint8_t {
+  kNone,
+  kBindExclusive,        // neither option
+  kBindReuse,            // SO_REUSEADDR
+  kConnection,
+  kBindReusePort,        // SO_REUSEPORT
+  kBindReuseAddrPort,    // SO_REUSEADDR and SO_REUSEPORT
+  kConnectionReusePort,  // a connection with SO_REUSEPORT (e.g. a group listener's child)
+};
+
+PortRef bind_ref(bool reuse_addr, bool reuse_port);
+PortRef connection_ref(bool reuse_port);
+bool has_reuse_port(PortRef ref);
 
 class PortTable {
  public:
   PortTable();
 
-  // bind() to a port: may a socket with this SO_REUSEADDR setting take it?
-  bool can_bind(std::uint16_t port, bool reuse_addr) const;
+  // bind() to a port: may a socket with these options take it?
+  bool can_bind(std::uint16_t port, bool reuse_addr, bool reuse_port = false) const;
   // bind() to port 0 / listen() without bind: a port nobody uses at all.
   bool unused(std::uint16_t port) const;
   // connect() without bind: a port no bound socket or listener holds (connections
@@ -26,19 +44,34 @@ class PortTable {
   void add(std::uint16_t port, PortRef ref);
   void remove(std::uint16_t port, PortRef ref);
 
-  // The listening socket's slot index on this port, kNoIndex (0xffffffff) if none.
-  std::uint32_t listener(std::uint16_t port) const { return ports_[port].listener; }
+  // listen(): a plain listener excludes every other; a SO_REUSEPORT one may only
+  // join a group (Linux re-runs the bind check with the holder listening).
+  bool can_listen(std::uint16_t port, bool reuse_port) const;
+  void add_listener(std::uint16_t port, std::uint32_t index, bool reuse_port);
+  void remove_listener(std::uint16_t port, std::uint32_t index);
+
+  // True when the port has a SO_REUSEPORT group: listener() then needs the flow's hash.
+  bool has_group(std::uint16_t port) const { return ports_[port].grouped; }
+  // The listening socket that takes a new flow on this port, kNoIndex if none: the
+  // plain listener, or the group member `hash` selects (Linux reuseport_select_sock).
+  std::uint32_t listener(std::uint16_t port, std::uint32_t hash = 0) const;
+  // The plain listener directly (kNoIndex: none).
   void set_listener(std::uint16_t port, std::uint32_t index) { ports_[port].listener = index; }
 
  private:
   struct Use {
     std::uint32_t connections = 0;
-    std::uint32_t listener = 0xffffffffu;
-    std::uint16_t exclusive = 0;  // bound without SO_REUSEADDR
-    std::uint16_t reuse = 0;      // bound with SO_REUSEADDR
+    std::uint32_t listener = kNoIndex;  // the plain listener
+    std::uint32_t no_reuseport = 0;     // references of any kind without SO_REUSEPORT
+    std::uint16_t exclusive = 0;        // bound without SO_REUSEADDR
+    std::uint16_t reuse = 0;            // bound with SO_REUSEADDR
+    std::uint16_t exclusive_no_reuseport = 0;  // bound with neither option
+    bool grouped = false;               // groups_ holds this port's SO_REUSEPORT listeners
   };
 
   std::vector<Use> ports_;  // 65536 entries: one per port
+  // Only ports with a group have an entry: listen() may allocate, a SYN only looks up.
+  std::unordered_map<std::uint16_t, std::vector<std::uint32_t>> groups_;
 };
 
 }  // namespace utcp::stack::engine

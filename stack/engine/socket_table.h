@@ -18,8 +18,6 @@
 
 namespace utcp::stack::engine {
 
-inline constexpr std::uint32_t kNoIndex = 0xffffffffu;
-
 struct SocketId {
   std::uint32_t index = 0;
   std::uint32_t generation = 0;
@@ -36,6 +34,7 @@ struct SocketId {
 struct SocketOptions {
   tcp::SocketOptions tcp;
   bool reuse_addr = false;  // SO_REUSEADDR: bind next to connections (TIME-WAIT)
+  bool reuse_port = false;  // SO_REUSEPORT: share the port, listeners as one group
 };
 
 enum class SocketKind : std::uint8_t {

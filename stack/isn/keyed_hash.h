@@ -17,6 +17,7 @@ enum class HashDomain : std::uint8_t {
   kPortOffset = 2,
   kCookieBase = 3,
   kCookieClass = 4,
+  kReusePort = 5,  // which listener of a SO_REUSEPORT group gets a flow
 };
 
 // A fixed-size buffer filled front to back; no allocation.
