@@ -81,6 +81,7 @@ std::size_t copy_out(USocket& s, const iovec* iov, int n, std::size_t skip_done,
 // tcp_recvmsg (its low-water mark is at least one byte), then returns 0.
 ssize_t utcp_recv(USocket& s, Client& c, const iovec* iov, int n, int flags, bool from_read = false) {
   if (flags & ~kSupportedRecv) return fail(EOPNOTSUPP);
+  if (c.daemon_gone()) return fail(ECONNRESET);
   if (s.listening || s.mode != USocket::Mode::kUtcp) return fail(ENOTCONN);
   if (flags & MSG_OOB) return fail(EINVAL);  // utcp never holds urgent data
   if (iov == nullptr && n > 0) return fail(EFAULT);

@@ -127,6 +127,8 @@ int adopt_accepted(Client& c, std::uint32_t owner, std::uint32_t slot, std::uint
 
 short readiness(USocket& s, Client& c) {
   if (s.mode != USocket::Mode::kUtcp) return POLLOUT | POLLHUP;  // a fresh TCP socket
+  // utcpd is gone: every utcp socket is dead, and every call on it fails at once.
+  if (c.daemon_gone()) return POLLIN | POLLOUT | POLLERR | POLLHUP | POLLRDHUP | POLLRDNORM | POLLWRNORM;
   const shim::SocketBlock& b = s.block(c);
   if (s.listening) return b.acceptable.load(std::memory_order_acquire) != 0 ? POLLIN : 0;
   watch_if_inherited(s, c);
