@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# http_ab.sh: requests/s and CPU per request of utcpd's --http over a net_tap wire (A)
-# against its kernel twin utcp-kernel-httpd behind a veth pair (B), same wrk, in one
-# run alternating A B B A A B ... (TESTBED.md "A/B against the kernel"). On tap the
-# kernel still carries every packet (wrk -> kernel TCP -> tap -> utcpd), so this is
+# http_ab.sh: requests/s and CPU per request of one HTTP server on utcp over a net_tap
+# wire (A) against the same server on the kernel behind a veth pair (B), same wrk, in
+# one run alternating A B B A A B ... (TESTBED.md "A/B against the kernel"). On tap
+# the kernel still carries every packet (wrk -> kernel TCP -> tap -> utcpd), so this is
 # utcp's cost as a peer of the kernel, not a kernel-free path. Prints a Markdown table
 # and writes raw runs to bench/results/<date>/http_tap.{json,md} (bench/ab_report.py).
+# SERVER=nginx (default): Debian's nginx (1 worker, a 1 KiB file) under LD_PRELOAD=
+#   libutcp.so against the same nginx on the kernel; server CPU = nginx + utcpd.
+# SERVER=responder: utcpd's own --http against its kernel twin utcp-kernel-httpd.
 # Env: BUILD (build/release), PAIRS (5), DURATION (s, 5), CONNS (100), THREADS (2),
-# PIN (1: the kernel server runs on the utcpd engine's CPU; 0: unpinned).
+# PIN (1: the kernel server runs on the utcpd engine's CPU; 0: unpinned; responder only).
 # OUTDIR (bench/results/<date>): where the JSON and Markdown go.
 # Rules: TESTBED.md (own netns, 198.18.0.0/15, stop by pid, bounded waits).
 set -euo pipefail
@@ -21,7 +24,9 @@ DURATION=${DURATION:-5}
 CONNS=${CONNS:-100}
 THREADS=${THREADS:-2}
 PIN=${PIN:-1}
+SERVER=${SERVER:-nginx}
 UTCPD=$BUILD/daemon/utcpd
+LIB=$BUILD/preload/libutcp.so
 KHTTPD=$BUILD/tools/utcp-kernel-httpd
 NS_U=utcp-abk-$$      # A: kernel client and utcpd's tap wire
 NS_KC=utcp-abkc-$$    # B: kernel client end of the veth
@@ -37,7 +42,8 @@ OUTDIR=${OUTDIR:-$SRC/bench/results/$DATE}
 WORK=$(mktemp -d /tmp/utcp-http-ab.XXXXXX)
 PID=""      # lib.sh's stop_pid/utcpd_snapshot act on $PID
 UPID=""     # utcpd
-KPID=""     # utcp-kernel-httpd
+KPID=""     # the kernel server (utcp-kernel-httpd or nginx's master)
+NPID=""     # nginx's master on utcp
 FAILED=0
 
 log() { echo "[http_ab] $*"; }
@@ -45,9 +51,10 @@ fail() { echo "[http_ab] FAIL: $*" >&2; FAILED=1; }
 stop_one() { PID=$2; stop_pid "$1" TERM; }  # by pid, bounded, escalates to SIGKILL
 
 cleanup() {
+  [ -z "$NPID" ] || stop_one "nginx (utcp)" "$NPID"
   [ -z "$UPID" ] || stop_one utcpd "$UPID"
-  [ -z "$KPID" ] || stop_one utcp-kernel-httpd "$KPID"
-  UPID="" KPID=""
+  [ -z "$KPID" ] || stop_one "kernel server" "$KPID"
+  UPID="" KPID="" NPID=""
   for ns in "$NS_U" "$NS_KC" "$NS_KS"; do ip netns del "$ns" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
@@ -55,7 +62,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 [ "$(id -u)" = 0 ] || { fail "needs root (netns, tap)"; exit 1; }
-for f in "$UTCPD" "$KHTTPD"; do [ -x "$f" ] || { fail "$f not built (BUILD=$BUILD)"; exit 1; }; done
+case $SERVER in nginx | responder) ;; *) fail "SERVER must be nginx or responder"; exit 1 ;; esac
+for f in "$UTCPD" "$KHTTPD" "$LIB"; do [ -e "$f" ] || { fail "$f not built (BUILD=$BUILD)"; exit 1; }; done
+[ "$SERVER" = responder ] || command -v nginx >/dev/null || { fail "nginx not installed"; exit 1; }
 for tool in wrk nstat taskset python3; do
   command -v "$tool" >/dev/null || { fail "$tool not installed"; exit 1; }
 done
@@ -63,10 +72,52 @@ for n in "$PAIRS" "$DURATION" "$CONNS" "$THREADS"; do
   [[ $n =~ ^[1-9][0-9]*$ ]] || { fail "PAIRS, DURATION, CONNS, THREADS must be positive integers"; exit 1; }
 done
 
-# --- A: utcpd --http on net_tap; the kernel client shares the namespace with utcp0.
+# nginx_ab_conf DIR: one worker serving DIR/www on port $PORT (the same for A and B).
+nginx_ab_conf() {
+  cat <<CONF
+daemon off;
+worker_processes 1;
+error_log $1/error.log;
+pid $1/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  client_body_temp_path $1/tmp;
+  proxy_temp_path $1/tmp;
+  fastcgi_temp_path $1/tmp;
+  uwsgi_temp_path $1/tmp;
+  scgi_temp_path $1/tmp;
+  server { listen $PORT; root $WORK/www; }
+}
+CONF
+}
+# The worker of the nginx master $1 (its only child).
+nginx_worker() {
+  local w
+  for _ in $(seq 50); do
+    w=$(ps -o pid= --ppid "$1" | tr -d ' ' | head -1)
+    [ -n "$w" ] && { echo "$w"; return; }
+    sleep 0.1
+  done
+}
+chmod 755 "$WORK"  # nginx's worker runs as nobody
+mkdir -p "$WORK/www" "$WORK/a/tmp" "$WORK/b/tmp"
+head -c 1024 /dev/urandom >"$WORK/www/1k.bin"
+chmod 644 "$WORK/www/1k.bin"
+PATH_Q=/
+[ "$SERVER" = nginx ] && PATH_Q=/1k.bin
+
+# --- A: the server on utcp over net_tap; the kernel client shares the namespace with utcp0.
 ip netns add "$NS_U"
 ip -n "$NS_U" link set lo up
-start_utcpd_tap "$NS_U" "$PREFIX" "$WORK" --http "$PORT" || exit 1
+if [ "$SERVER" = nginx ]; then
+  start_utcpd_tap "$NS_U" "$PREFIX" "$WORK" --control "$WORK/utcpd.sock" || exit 1
+else
+  start_utcpd_tap "$NS_U" "$PREFIX" "$WORK" --http "$PORT" || exit 1
+fi
 UPID=$PID
 UOUT=$WORK/utcpd.out
 # The utcpd engine's CPU (port_info prints "engine 0: lcore 1, cpu N, ...").
@@ -82,23 +133,55 @@ ip -n "$NS_KS" addr add $VETH_S/24 dev abk-s
 for ns in "$NS_KC" "$NS_KS"; do ip -n "$ns" link set lo up; done
 ip -n "$NS_KC" link set abk-c up
 ip -n "$NS_KS" link set abk-s up
-# Like for like: both servers handle requests on one thread on the same CPU.
-pin=(); [ "$PIN" = 1 ] && pin=(taskset -c "$ENGINE_CPU")
-ip netns exec "$NS_KS" "${pin[@]}" "$KHTTPD" $VETH_S $PORT >"$WORK/khttpd.out" 2>"$WORK/khttpd.err" &
-KPID=$!
-for _ in $(seq 50); do grep -q '^ready' "$WORK/khttpd.out" && break; kill -0 "$KPID" 2>/dev/null || break; sleep 0.1; done
-grep -q '^ready' "$WORK/khttpd.out" || { fail "utcp-kernel-httpd did not start: $(cat "$WORK/khttpd.err")"; exit 1; }
+if [ "$SERVER" = nginx ]; then
+  nginx_ab_conf "$WORK/a" >"$WORK/a/nginx.conf"
+  nginx_ab_conf "$WORK/b" >"$WORK/b/nginx.conf"
+  ip netns exec "$NS_U" env UTCP_CONTROL="$WORK/utcpd.sock" LD_PRELOAD="$LIB" \
+    "$(command -v nginx)" -c "$WORK/a/nginx.conf" >"$WORK/a/out" 2>&1 &
+  NPID=$!
+  ip netns exec "$NS_KS" "$(command -v nginx)" -c "$WORK/b/nginx.conf" >"$WORK/b/out" 2>&1 &
+  KPID=$!
+  for _ in $(seq 50); do
+    [ "$(ip netns exec "$NS_U" curl -s -m 1 -o /dev/null -w '%{http_code}' http://$UTCP_IP$PATH_Q)" = 200 ] && break
+    sleep 0.1
+  done
+else
+  # Like for like: both servers handle requests on one thread on the same CPU.
+  pin=(); [ "$PIN" = 1 ] && pin=(taskset -c "$ENGINE_CPU")
+  ip netns exec "$NS_KS" "${pin[@]}" "$KHTTPD" $VETH_S $PORT >"$WORK/khttpd.out" 2>"$WORK/khttpd.err" &
+  KPID=$!
+  for _ in $(seq 50); do grep -q '^ready' "$WORK/khttpd.out" && break; kill -0 "$KPID" 2>/dev/null || break; sleep 0.1; done
+  grep -q '^ready' "$WORK/khttpd.out" || { fail "utcp-kernel-httpd did not start: $(cat "$WORK/khttpd.err")"; exit 1; }
+fi
 
-# Both answer the same bytes (a fetch also fills ARP caches before the first run).
-a=$(ip netns exec "$NS_U" timeout 10 curl -sS --max-time 5 -D - http://$UTCP_IP/ | tr -d '\r' || true)
-b=$(ip netns exec "$NS_KC" timeout 10 curl -sS --max-time 5 -D - http://$VETH_S/ | tr -d '\r' || true)
-[ -n "$a" ] && [ "$a" = "$b" ] || { fail "responses differ: utcp '$a' kernel '$b'"; exit 1; }
-log "curl http://$UTCP_IP/ from the kernel side: '$(tail -1 <<<"$a")' ($UTCP_IP is on no kernel" \
-    "interface: utcpd served it), the same bytes as the kernel twin"
+# Both answer the same bytes (a fetch also fills ARP caches before the first run); for
+# nginx the body (its headers carry the date).
+hdr=(-D -); [ "$SERVER" = nginx ] && hdr=()
+a=$(ip netns exec "$NS_U" timeout 10 curl -sS --max-time 5 "${hdr[@]}" http://$UTCP_IP$PATH_Q | tr -d '\r' | sha256sum || true)
+b=$(ip netns exec "$NS_KC" timeout 10 curl -sS --max-time 5 "${hdr[@]}" http://$VETH_S$PATH_Q | tr -d '\r' | sha256sum || true)
+[ "$a" = "$b" ] && [ "$a" != "$(printf '' | sha256sum)" ] || { fail "responses differ: utcp '$a' kernel '$b'"; exit 1; }
+if [ "$SERVER" = nginx ]; then
+  log "curl http://$UTCP_IP$PATH_Q from the kernel side: nginx under libutcp.so answered ($UTCP_IP is" \
+      "on no kernel interface: utcp served it), the same bytes as nginx on the kernel"
+else
+  log "curl http://$UTCP_IP/ from the kernel side: utcpd's responder answered ($UTCP_IP is on no" \
+      "kernel interface), the same bytes as the kernel twin"
+fi
+# The processes whose CPU counts as "server": the worker (and utcpd) for nginx.
+if [ "$SERVER" = nginx ]; then
+  A_PIDS="$UPID $(nginx_worker "$NPID")"
+  B_PIDS=$(nginx_worker "$KPID")
+else
+  A_PIDS=$UPID
+  B_PIDS=$KPID
+fi
 
 # --- Measurement helpers. Ticks are 1/CLK_TCK s (/proc/PID/stat utime+stime: all threads).
 HZ_TICK=$(getconf CLK_TCK)
-proc_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }  # utime stime
+proc_ticks() {  # PIDS...: utime stime summed
+  local p
+  for p in "$@"; do cat "/proc/$p/stat"; done | awk '{u += $14; s += $15} END {print u + 0, s + 0}'
+}
 # softirq and busy (all but idle+iowait) ticks of the whole machine.
 machine_ticks() { awk '$1 == "cpu" {print $8, $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 tcp_retrans() { ip netns exec "$1" nstat -asz TcpRetransSegs | awk '$1 == "TcpRetransSegs" {print $2 + 0; f=1} END {if (!f) print 0}'; }
@@ -129,14 +212,14 @@ run_one() {
   local side=$1 pair=$2 ns=$3 url=$4 spid=$5 out=$WORK/wrk.$1.$2
   local rs0 rc0 rs1 rc1 wd0 wd1 ut0 st0 ut1 st1 sq0 sq1 busy0 busy1 u0=0 served=- TIMEFORMAT='%3U %3S %3R'
   read -r rs0 rc0 wd0 <<<"$(losses "$side" "$ns")"
-  [ "$side" = utcp ] && u0=$(utcpd_count svc_http_requests)
-  read -r ut0 st0 <<<"$(proc_ticks "$spid")"; read -r sq0 busy0 <<<"$(machine_ticks)"
+  [ "$side" = utcp ] && [ "$SERVER" = responder ] && u0=$(utcpd_count svc_http_requests)
+  read -r ut0 st0 <<<"$(proc_ticks $spid)"; read -r sq0 busy0 <<<"$(machine_ticks)"
   # wrk's own CPU and the window's wall time come from bash's time (rusage of children).
   { time ip netns exec "$ns" timeout $((DURATION + 30)) \
       wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$out" 2>"$out.err"; } 2>"$out.time" \
     || fail "$side run $pair: wrk failed: $(tail -2 "$out.err")"
-  read -r ut1 st1 <<<"$(proc_ticks "$spid")"; read -r sq1 busy1 <<<"$(machine_ticks)"
-  if [ "$side" = utcp ]; then
+  read -r ut1 st1 <<<"$(proc_ticks $spid)"; read -r sq1 busy1 <<<"$(machine_ticks)"
+  if [ "$side" = utcp ] && [ "$SERVER" = responder ]; then
     utcpd_snapshot "$UOUT" || true  # after the window: printing counters costs utcpd CPU
     served=$(( $(utcpd_count svc_http_requests) - u0 ))
   fi
@@ -163,26 +246,28 @@ run_one() {
 }
 
 # Warm-up (not recorded): page in, fill caches, let both servers see a full load once.
-log "utcpd pid $UPID (engine on cpu $ENGINE_CPU), utcp-kernel-httpd pid $KPID$([ "$PIN" = 1 ] && echo " pinned to cpu $ENGINE_CPU")"
+log "server CPU counted: utcp side pids $A_PIDS, kernel side pids $B_PIDS (utcpd's engine on cpu $ENGINE_CPU)"
 log "warm-up 1 s each; then $PAIRS pairs of ${DURATION}s runs: wrk -t$THREADS -c$CONNS --latency"
-ip netns exec "$NS_U" timeout 20 wrk -t"$THREADS" -c"$CONNS" -d1s http://$UTCP_IP/ >/dev/null 2>&1 || true
-ip netns exec "$NS_KC" timeout 20 wrk -t"$THREADS" -c"$CONNS" -d1s http://$VETH_S/ >/dev/null 2>&1 || true
+ip netns exec "$NS_U" timeout 20 wrk -t"$THREADS" -c"$CONNS" -d1s http://$UTCP_IP$PATH_Q >/dev/null 2>&1 || true
+ip netns exec "$NS_KC" timeout 20 wrk -t"$THREADS" -c"$CONNS" -d1s http://$VETH_S$PATH_Q >/dev/null 2>&1 || true
 utcpd_snapshot "$UOUT" || true
 : >"$RUNS"
 for p in $(seq "$PAIRS"); do
   # Alternate which side goes first so a drift in background load hits both alike.
   if [ $((p % 2)) = 1 ]; then order="utcp kernel"; else order="kernel utcp"; fi
   for side in $order; do
-    if [ "$side" = utcp ]; then run_one utcp "$p" "$NS_U" "http://$UTCP_IP/" "$UPID"
-    else run_one kernel "$p" "$NS_KC" "http://$VETH_S/" "$KPID"; fi
+    if [ "$side" = utcp ]; then run_one utcp "$p" "$NS_U" "http://$UTCP_IP$PATH_Q" "$A_PIDS"
+    else run_one kernel "$p" "$NS_KC" "http://$VETH_S$PATH_Q" "$B_PIDS"; fi
     kill -0 "$UPID" 2>/dev/null || { fail "utcpd died"; exit 1; }
-    kill -0 "$KPID" 2>/dev/null || { fail "utcp-kernel-httpd died"; exit 1; }
+    kill -0 "$KPID" 2>/dev/null || { fail "the kernel server died"; exit 1; }
   done
 done
 
 # --- Stop both (their exit counters land in the work dir), then summarize.
+if [ -n "$NPID" ]; then stop_one "nginx (utcp)" "$NPID"; NPID=""; fi
 stop_one utcpd "$UPID"; UPID=""
-stop_one utcp-kernel-httpd "$KPID"; KPID=""
+stop_one "kernel server" "$KPID"; KPID=""
+[ -s "$WORK/khttpd.out" ] || echo "(nginx)" >"$WORK/khttpd.out"
 mkdir -p "$OUTDIR"
 {
   echo "utcpd_exit_counters"
@@ -193,8 +278,8 @@ mkdir -p "$OUTDIR"
 } >"$WORK/exit_counters"
 DATE=$DATE THREADS=$THREADS CONNS=$CONNS DURATION=$DURATION PAIRS=$PAIRS BUILD=$BUILD PIN=$PIN \
 ENGINE_CPU=$ENGINE_CPU CPUS=$(nproc) \
-UTCP_DESC="utcpd --dev net_tap0,iface=utcp0 --ip $UTCP_IP/24 --http $PORT (kernel client on utcp0 $KERNEL_IP)" \
-KERNEL_DESC="utcp-kernel-httpd $VETH_S $PORT in its netns, veth to the client at $VETH_C" \
+UTCP_DESC="$([ "$SERVER" = nginx ] && echo "nginx (1 worker, $PATH_Q) under LD_PRELOAD=libutcp.so on utcpd --dev net_tap0" || echo "utcpd --dev net_tap0,iface=utcp0 --http $PORT") at $UTCP_IP (kernel client on utcp0 $KERNEL_IP)" \
+KERNEL_DESC="$([ "$SERVER" = nginx ] && echo "the same nginx" || echo "utcp-kernel-httpd") at $VETH_S:$PORT in its netns, veth to the client at $VETH_C" \
   python3 "$SRC/bench/ab_report.py" "$RUNS" "$WORK/exit_counters" "$OUTDIR/http_tap"
 log "wrote $OUTDIR/http_tap.json and http_tap.md"
 [ "$FAILED" = 0 ] || log "there were failures (see above)"

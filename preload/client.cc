@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -23,7 +24,9 @@
 namespace utcp::preload {
 namespace {
 
-constexpr int kSpinsBeforeSleep = 200;  // a busy engine answers within a few polls
+// A busy engine answers within a few of its rounds; on two cores, yielding longer
+// only steals the CPU the engine needs to answer.
+constexpr int kSpinsBeforeSleep = 20;
 std::mutex g_attach_mu;
 std::atomic<Client*> g_client{nullptr};
 std::atomic<bool> g_unreachable{false};
@@ -76,7 +79,7 @@ namespace {
 int own_eventfd() {
   thread_local pid_t owner = 0;
   thread_local int fd = -1;
-  const pid_t pid = ::getpid();
+  const pid_t pid = self_pid();
   if (owner != pid) {
     fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     owner = pid;
@@ -96,9 +99,23 @@ bool read_counter(int fd) {
 
 }  // namespace
 
+namespace {
+std::atomic<pid_t> g_pid{0};
+void refresh_pid() { g_pid.store(::getpid(), std::memory_order_relaxed); }
+__attribute__((constructor)) void track_pid() {
+  refresh_pid();
+  ::pthread_atfork(nullptr, nullptr, refresh_pid);
+}
+}  // namespace
+
+pid_t self_pid() {
+  const pid_t p = g_pid.load(std::memory_order_relaxed);
+  return p != 0 ? p : ::getpid();
+}
+
 Client* Client::current() {
   Client* c = g_client.load(std::memory_order_acquire);
-  return c != nullptr && c->pid_ == ::getpid() ? c : nullptr;
+  return c != nullptr && c->pid_ == self_pid() ? c : nullptr;
 }
 
 bool Client::kernel_fallback() {
@@ -145,7 +162,7 @@ Client* Client::get() {
 
 bool Client::attach(bool join) {
   const Real& r = real();
-  pid_ = ::getpid();
+  pid_ = self_pid();
   control_fd_ = r.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (control_fd_ < 0 || wake_fd_ < 0) return false;
@@ -362,7 +379,7 @@ int Client::wait(const std::function<bool()>& ready, std::span<pollfd> extra, in
         for (int fd : sleepers_) write_one(fd);
       }
     }
-    if (me != own_fd) read_counter(me);
+    read_counter(me);  // a wake-up passed to us (or, for epoll, to our instance)
     if (rc == 1 || daemon_gone()) return 1;
     if (rc == -1) {
       errno = saved_errno;

@@ -32,6 +32,11 @@
 
 namespace utcp::preload {
 
+// This process's pid without a syscall (glibc no longer caches getpid(), and every
+// interposed call asks "am I the process that attached?"). Kept right across fork by
+// an atfork handler; vfork children never run interposed code before exec.
+pid_t self_pid();
+
 class Client {
  public:
   // The process's client, attached (or joined after fork) on first use. nullptr when

@@ -94,7 +94,7 @@ int make_utcp(int fd, USocket& s, Client& c, bool keep_kernel_half) {
   s.slot = rep.slot;
   s.generation = rep.generation;
   s.owner = e;
-  s.views_pid = ::getpid();
+  s.views_pid = self_pid();
   s.sync_views(c);
   replay_options(c, s, e);
   epoll_socket_became_utcp(fd);
@@ -118,7 +118,7 @@ int adopt_accepted(Client& c, std::uint32_t owner, std::uint32_t slot, std::uint
   s->generation = generation;
   s->owner = owner;
   s->bound = true;
-  s->views_pid = ::getpid();
+  s->views_pid = self_pid();
   s->sync_views(c);
   fd_table::set(pair[0], s);
   *out = std::move(s);
@@ -177,7 +177,7 @@ void after_read(USocket& s, Client& c) {
 void watch_if_inherited(USocket& s, Client& c) {
   if (s.mode != USocket::Mode::kUtcp) return;
   s.sync_views(c);
-  const pid_t pid = ::getpid();
+  const pid_t pid = self_pid();
   if (s.views_pid == pid) return;
   s.views_pid = pid;
   shim::Command cmd;

@@ -28,6 +28,11 @@ bool is_engine_option(int level, int name) {
                                   name == TCP_KEEPCNT || name == TCP_MAXSEG);
 }
 
+bool is_flag_option(int level, int name) {
+  return (level == IPPROTO_TCP && (name == TCP_NODELAY || name == TCP_CORK)) ||
+         (level == SOL_SOCKET && name == SO_KEEPALIVE);
+}
+
 int put_int(void* val, socklen_t* len, int v) {
   if (val == nullptr || len == nullptr) return fail(EFAULT);
   if (static_cast<int>(*len) < 0) return fail(EINVAL);
@@ -152,6 +157,17 @@ int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
   cmd.b = name;
   cmd.value = o.value;
   cmd.value2 = o.value2;
+  if (!s->listening && is_flag_option(level, name)) {
+    // Cannot fail on the engine (a boolean of an existing socket): posted without a
+    // round trip, in order with the data around it. nginx toggles TCP_CORK around
+    // every response.
+    cmd.flags = utcp::shim::kNoReply;
+    cmd.slot = s->slot;
+    cmd.generation = s->generation;
+    c->post(s->owner, cmd);
+    s->options.push_back(o);
+    return 0;
+  }
   utcp::shim::Reply rep = call_owner(*c, *s, cmd);
   if (rep.result == 0 && s->listening) {
     for (std::uint32_t e = 0; e < c->geometry().engines; ++e) {

@@ -99,10 +99,13 @@ enum class Op : std::uint16_t {
   kClose,       // no reply: release this engine's share (listener parts, failed sockets)
 };
 
+// Command::flags
+inline constexpr std::uint16_t kNoReply = 1;  // kSetOption whose outcome the app knows already
+
 struct Command {
   std::uint32_t tag = 0;  // echoed in the reply
   Op op = Op::kKick;
-  std::uint16_t pad = 0;
+  std::uint16_t flags = 0;
   std::uint32_t slot = 0;
   std::uint32_t generation = 0;
   std::int32_t a = 0;

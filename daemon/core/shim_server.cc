@@ -364,6 +364,7 @@ void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& c
     }
     case shim::Op::kSetOption:
       set_option(r, *slot, cmd, rep, now);
+      if (cmd.flags & shim::kNoReply) return;
       break;
     case shim::Op::kGetOption:
       get_option(r, *slot, cmd, rep);
