@@ -1,5 +1,5 @@
 # nginx under libutcp.so for the integration tests (sourced). The sourcing script sets
-# WORK (chmod 755: nginx's workers run as nobody), NS, UTCP_IP, PORT, LIB, NGINX="" and
+# WORK (chmod 755: nginx's workers run as nobody), NS, UTCP_IP, PORT, BUILD, NGINX="" and
 # fail(); utcpd is already running with --control $WORK/utcpd.sock. DAEMON=on runs
 # nginx as a daemon (a binary upgrade needs it: a master whose parent still runs
 # ignores SIGUSR2); NGINX is then the master's pid from its pid file, not our child.
@@ -33,7 +33,8 @@ CONF
 
 start_nginx() {  # WORKERS
   nginx_conf "$1" >"$WORK/nginx.conf"
-  ip netns exec "$NS" env UTCP_CONTROL="$WORK/utcpd.sock" LD_PRELOAD="$LIB" \
+  # `utcp run` is how people start a program on utcp (it sets LD_PRELOAD to $LIB's copy).
+  ip netns exec "$NS" "$BUILD/tools/utcp" run --control "$WORK/utcpd.sock" -- \
     "$(command -v nginx)" -c "$WORK/nginx.conf" >"$WORK/nginx.out" 2>&1 &
   NGINX=$!
   if [ "${DAEMON:-off}" = on ]; then
