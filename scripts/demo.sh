@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The README's main command: installs what is missing, builds, and runs the main job
-# (as root: it makes network namespaces). Today: utcpd on a DPDK tap wire in a private
-# namespace, a kernel client (curl, then wrk) fetching from its built-in HTTP responder,
-# and a short A/B against the same responder on the kernel stack behind a veth,
-# printed as a table (bench/http_ab.sh). With libutcp.so (issue 4) the server becomes
-# nginx under LD_PRELOAD. `build/release/tools/utcp-memdemo` shows the stack alone.
+# (as root: it makes network namespaces): utcpd on a DPDK tap wire in a private
+# namespace, Debian's nginx under LD_PRELOAD=libutcp.so, a kernel client (curl, then
+# wrk) fetching from it, and a short A/B against the same nginx on the kernel stack
+# behind a veth, printed as a table (bench/http_ab.sh, SERVER=nginx).
+# `build/release/tools/utcp-memdemo` shows the stack alone.
 # Env: PAIRS (2) and DURATION (3 s) of the A/B.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
