@@ -121,6 +121,7 @@ int accept_one(USocket& s, Client& c, sockaddr* addr, socklen_t* len, int flags)
     cmd.op = utcp::shim::Op::kAccept;
     cmd.slot = s.slot;
     cmd.generation = s.generation;
+    cmd.a = static_cast<std::int32_t>(home);
     const utcp::shim::Reply rep = c.call(e, cmd);
     if (rep.result == -ENETDOWN) return fail(ENETDOWN);
     if (rep.result < 0) continue;

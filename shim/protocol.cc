@@ -39,16 +39,19 @@ Layout::Layout(const Geometry& g) : g_(g) {
   total_ = (total_ + 4095) & ~std::size_t{4095};
 }
 
+// Daemon only, on a fresh (zero-filled) mapping.
 void RegionView::init() {
   const Geometry& g = layout_.geometry();
   new (&header()) RegionHeader{kRegionMagic, kProtocolVersion, g};
   for (std::uint32_t e = 0; e < g.engines; ++e) new (&engine_flag(e)) SleepFlag;
   for (std::uint32_t c = 0; c < g.channels; ++c) {
     new (&channel(c)) ChannelBlock;
+    // Only the indices: the slots of a fresh memfd are zero already, and writing
+    // them would commit ~10 MB per attach for rings most processes never fill.
     for (std::uint32_t e = 0; e < g.engines; ++e) {
-      CommandRing::init(command_ring(c, e), g.command_capacity);
-      ReplyRing::init(reply_ring(c, e), g.reply_capacity);
-      EventRing::init(event_ring(c, e), g.event_capacity);
+      new (command_ring(c, e)) RingControl;
+      new (reply_ring(c, e)) RingControl;
+      new (event_ring(c, e)) RingControl;
     }
   }
   // Socket blocks and streams are written when a slot is handed out: a fresh memfd is

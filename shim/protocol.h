@@ -38,8 +38,8 @@ inline constexpr std::uint32_t kMaxChannels = 64;  // processes of one family at
 
 struct Geometry {
   std::uint32_t engines = 1;
-  std::uint32_t channels = 16;
-  std::uint32_t sockets = 1024;
+  std::uint32_t channels = 64;   // processes of a family at once (reloads overlap)
+  std::uint32_t sockets = 16384; // memory is committed only for slots in use
   std::uint32_t command_capacity = 256;  // entries, per (channel, engine)
   std::uint32_t reply_capacity = 256;
   std::uint32_t event_capacity = 4096;
@@ -86,7 +86,8 @@ enum class Op : std::uint16_t {
   kSocket = 1,  // allocate a slot on this engine             -> slot, generation
   kBind,        // endpoint, a = SO_REUSEADDR, b = SO_REUSEPORT -> 0 / -errno; endpoint = bound
   kListen,      // endpoint (bound), value = backlog, a/b as kBind; every engine gets one
-  kAccept,      // from this engine's share                   -> new slot, generation, endpoint = peer
+  kAccept,      // from this engine's share; a = the caller's home engine -> value = new slot,
+                //   value2 = its generation, endpoint = peer
   kConnect,     // endpoint                                   -> 0 / -EINPROGRESS / -errno
   kShutdown,    // a = SHUT_RD / SHUT_WR / SHUT_RDWR
   kSetOption,   // a = level, b = name, value                 -> 0 / -errno

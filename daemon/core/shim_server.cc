@@ -309,6 +309,7 @@ void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& c
         rep.result = -id.err();
         break;
       }
+      ++(static_cast<std::uint32_t>(cmd.a) == e_ ? counters_.accepts_home : counters_.accepts_remote);
       const std::uint32_t child = *open_slot(r, c, *id);
       rep.value = child;
       rep.value2 = r.slots[child].generation;

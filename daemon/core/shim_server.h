@@ -53,6 +53,8 @@ struct ShimCounters {
   std::uint64_t event_overflows = 0;
   std::uint64_t app_wakeups = 0;       // eventfd writes
   std::uint64_t open_slots = 0;        // gauge: slots handed out and not given back
+  std::uint64_t accepts_home = 0;      // accepted by a thread whose CPU this engine serves
+  std::uint64_t accepts_remote = 0;    // taken by a thread of another core (no one idle here)
 
   template <class Fn>
   void for_each(Fn&& fn) const {
@@ -69,6 +71,8 @@ struct ShimCounters {
     fn("shim_event_overflows", event_overflows);
     fn("shim_app_wakeups", app_wakeups);
     fn("shim_open_slots", open_slots);
+    fn("shim_accepts_home", accepts_home);
+    fn("shim_accepts_remote", accepts_remote);
   }
 };
 
