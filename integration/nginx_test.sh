@@ -4,7 +4,8 @@
 # wire, with 1 worker and with 2: zero errors, bytes verified; a 127.0.0.1 health
 # check is answered by the kernel half of the 0.0.0.0 listener. Then a worker is
 # killed with SIGKILL under load: the master starts a new one, service continues, and
-# utcpd lets go of the dead worker's sockets (its counters show it). Rules: TESTBED.md.
+# utcpd lets go of the dead worker's sockets (its counters show it). Last, on two
+# engines, the workers accept mostly from their own core's engine. Rules: TESTBED.md.
 set -uo pipefail
 
 SRC=${UTCP_SOURCE:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -48,6 +49,7 @@ chmod 644 "$WORK/www/"*
 ip netns add "$NS"
 ip -n "$NS" link set lo up
 start_utcpd_tap "$NS" "nginx-$$" "$WORK" --control "$WORK/utcpd.sock" || exit 1
+UTCPD_PID=$PID
 OUT=$WORK/utcpd.out
 
 check_files() {  # LABEL
@@ -123,6 +125,31 @@ if [ -n "$NGINX" ]; then
   [ "$gone_after" -gt "$gone_before" ] || fail "utcpd did not notice the dead worker"
   [ "$open" = 0 ] || fail "$open utcp sockets still open after nginx exited"
   [ "$opened" -gt 4000 ] || fail "only $opened sockets went through utcp"
+fi
+
+# Accept affinity on two engines: nginx's workers (worker_cpu_affinity auto: one per
+# CPU) each accept from their own core's engine first, then from the other, so most
+# connections are accepted on the core whose engine received them.
+PID=$UTCPD_PID
+stop_pid utcpd TERM
+start_utcpd_tap "$NS" "nginx2-$$" "$WORK" --control "$WORK/utcpd.sock" --cores 0,1 || exit 1
+UTCPD_PID=$PID
+if start_nginx 2; then
+  check_wrk "2 engines" 1k.bin 100
+  # Short connections: thousands of accepts to count.
+  ns wrk -t2 -c50 -d2 -H "Connection: close" "http://$UTCP_IP:$PORT/1k.bin" >"$WORK/wrk.out" 2>&1 ||
+    fail "2 engines: wrk (Connection: close) failed"
+  grep -q 'Socket errors' "$WORK/wrk.out" && fail "2 engines: $(grep 'Socket errors' "$WORK/wrk.out")"
+  stop_nginx
+  utcpd_snapshot "$OUT"
+  home=$(utcpd_counter "$OUT" shim_accepts_home)
+  remote=$(utcpd_counter "$OUT" shim_accepts_remote)
+  total=$((home + remote))
+  log "2 engines: accepted on the worker's own core $home of $total (engine 0 $(ENGINE=0 utcpd_counter "$OUT" shim_accepts_home)+$(ENGINE=0 utcpd_counter "$OUT" shim_accepts_remote), engine 1 $(ENGINE=1 utcpd_counter "$OUT" shim_accepts_home)+$(ENGINE=1 utcpd_counter "$OUT" shim_accepts_remote))"
+  for e in 0 1; do
+    [ "$(ENGINE=$e utcpd_counter "$OUT" shim_sockets_opened)" -gt 0 ] || fail "engine $e accepted nothing"
+  done
+  [ "$total" -gt 0 ] && [ $((home * 100 / total)) -ge 60 ] || fail "only $home of $total accepts were on the worker's own core"
 fi
 
 [ "$FAILED" = 0 ] && log PASS
