@@ -108,12 +108,11 @@ int ioctl(int fd, unsigned long request, ...) {
       if (arg == nullptr) return fail(EFAULT);
       Client* c = Client::get();
       if (c == nullptr) return fail(ENETDOWN);
-      std::lock_guard<std::mutex> lock(s->mu);
       if (s->listening) return fail(EINVAL);
       watch_if_inherited(*s, *c);
       // SIOCOUTQ: bytes the engine has not taken yet plus those it sent without an ACK.
-      const std::uint32_t queued = c->geometry().stream_capacity - s->tx->writable();
-      const int n = request == FIONREAD ? static_cast<int>(s->rx->readable())
+      const std::uint32_t queued = c->geometry().stream_capacity - s->tx_view(*c).writable();
+      const int n = request == FIONREAD ? static_cast<int>(s->rx_view(*c).readable())
                                         : static_cast<int>(queued + s->block(*c).unacked.load());
       *static_cast<int*>(arg) = n;
       return 0;

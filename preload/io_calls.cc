@@ -39,7 +39,8 @@ bool bad_buffers(const iovec* iov, int n) {
 }
 
 // Copies out of rx into the iovecs (peek: without consuming). Returns bytes copied.
-std::size_t copy_out(USocket& s, const iovec* iov, int n, std::size_t skip_done, bool peek) {
+std::size_t copy_out(utcp::shim::ByteStream& rx, const iovec* iov, int n, std::size_t skip_done,
+                     bool peek) {
   std::size_t done = 0, offset = 0;
   for (int i = 0; i < n; ++i) {
     std::size_t len = iov[i].iov_len;
@@ -53,7 +54,7 @@ std::size_t copy_out(USocket& s, const iovec* iov, int n, std::size_t skip_done,
     base += from;
     len -= from;
     if (base == nullptr) {  // MSG_TRUNC: discard
-      const std::size_t k = s.rx->consume(len);
+      const std::size_t k = rx.consume(len);
       done += k;
       if (k < len) break;
       continue;
@@ -61,7 +62,7 @@ std::size_t copy_out(USocket& s, const iovec* iov, int n, std::size_t skip_done,
     if (peek) {
       // Peeking past the first iovec means peeking at an offset: copy all, then split.
       std::vector<std::byte> tmp(done + len);
-      const std::size_t got = s.rx->peek(tmp);
+      const std::size_t got = rx.peek(tmp);
       if (got <= done) break;
       const std::size_t k = std::min(len, got - done);
       std::memcpy(base, tmp.data() + done, k);
@@ -69,7 +70,7 @@ std::size_t copy_out(USocket& s, const iovec* iov, int n, std::size_t skip_done,
       if (k < len) break;
       continue;
     }
-    const std::size_t k = s.rx->read(std::span(base, len));
+    const std::size_t k = rx.read(std::span(base, len));
     done += k;
     if (k < len) break;
   }
@@ -101,16 +102,16 @@ ssize_t utcp_recv(USocket& s, Client& c, const iovec* iov, int n, int flags, boo
   std::size_t got = 0;
   for (;;) {
     watch_if_inherited(s, c);
-    const std::size_t k = copy_out(s, iov, n, got, peek);
+    utcp::shim::ByteStream rx = s.rx_view(c);
+    const std::size_t k = copy_out(rx, iov, n, got, peek);
     if (k > 0 && !peek) after_read(s, c);
     got += k;
     const std::uint32_t state = s.block(c).state.load(std::memory_order_acquire);
-    if (want == 0 && (s.rx->readable() > 0 || (state & (st::kRxEof | st::kRxShut)))) return 0;
+    if (want == 0 && (rx.readable() > 0 || (state & (st::kRxEof | st::kRxShut)))) return 0;
     if (got > 0 && (got == want || !(flags & MSG_WAITALL) || peek || dontwait)) {
       return static_cast<ssize_t>(got);
     }
-    if (got == 0 && (state & st::kError) && !s.error_reported) {
-      s.error_reported = true;
+    if (got == 0 && (state & st::kError) && !s.error_reported.exchange(true)) {
       return fail(s.block(c).error.load());
     }
     if (state & (st::kRxEof | st::kError | st::kRxShut)) return static_cast<ssize_t>(got);
@@ -119,7 +120,7 @@ ssize_t utcp_recv(USocket& s, Client& c, const iovec* iov, int n, int flags, boo
     if (dontwait) return fail(EAGAIN);
     const int w = c.wait(
         [&] {
-          return s.rx->readable() > 0 ||
+          return s.rx_view(c).readable() > 0 ||
                  (s.block(c).state.load() & (st::kRxEof | st::kError | st::kRxShut)) != 0;
         },
         {}, static_cast<int>(s.rcvtimeo_ms));
@@ -139,8 +140,7 @@ ssize_t utcp_send(USocket& s, Client& c, const iovec* iov, int n, int flags) {
   for (;;) {
     watch_if_inherited(s, c);
     const std::uint32_t state = s.listening ? 0 : s.block(c).state.load(std::memory_order_acquire);
-    if ((state & st::kError) && !s.error_reported && sent == 0) {
-      s.error_reported = true;
+    if ((state & st::kError) && sent == 0 && !s.error_reported.exchange(true)) {
       return fail(s.block(c).error.load());
     }
     if ((state & (st::kTxShut | st::kError)) || !(state & (st::kConnected | st::kConnecting)) ||
@@ -150,9 +150,10 @@ ssize_t utcp_send(USocket& s, Client& c, const iovec* iov, int n, int flags) {
       return fail(EPIPE);
     }
     if (state & st::kConnected) {
+      utcp::shim::ByteStream tx = s.tx_view(c);
       while (i < n) {
         const auto* base = static_cast<const std::byte*>(iov[i].iov_base) + at;
-        const std::size_t k = s.tx->write(std::span(base, iov[i].iov_len - at));
+        const std::size_t k = tx.write(std::span(base, iov[i].iov_len - at));
         sent += k;
         at += k;
         if (at < iov[i].iov_len) break;
@@ -167,7 +168,7 @@ ssize_t utcp_send(USocket& s, Client& c, const iovec* iov, int n, int flags) {
         [&] {
           const std::uint32_t now = s.block(c).state.load();
           return (now & (st::kError | st::kTxShut)) != 0 ||
-                 ((now & st::kConnected) && s.tx->writable() > 0);
+                 ((now & st::kConnected) && s.tx_view(c).writable() > 0);
         },
         {}, static_cast<int>(s.sndtimeo_ms));
     if (w < 0) return sent > 0 ? static_cast<ssize_t>(sent) : -1;
@@ -185,13 +186,13 @@ USocketPtr utcp_socket(int fd, Client** c) {
 
 ssize_t recv_iov(USocket& s, Client* c, const iovec* iov, int n, int flags, bool from_read = false) {
   if (c == nullptr) return fail(ENETDOWN);
-  std::lock_guard<std::mutex> lock(s.mu);
+  std::lock_guard<std::mutex> lock(s.rx_mu);
   return utcp_recv(s, *c, iov, n, flags, from_read);
 }
 
 ssize_t send_iov(USocket& s, Client* c, const iovec* iov, int n, int flags) {
   if (c == nullptr) return fail(ENETDOWN);
-  std::lock_guard<std::mutex> lock(s.mu);
+  std::lock_guard<std::mutex> lock(s.tx_mu);
   return utcp_send(s, *c, iov, n, flags);
 }
 
@@ -199,12 +200,13 @@ ssize_t send_iov(USocket& s, Client* c, const iovec* iov, int n, int flags) {
 // as fit, so nothing is read from the file that is not sent.
 ssize_t utcp_sendfile(USocket& s, Client* c, int in_fd, off64_t* offset, size_t count) {
   if (c == nullptr) return fail(ENETDOWN);
-  std::lock_guard<std::mutex> lock(s.mu);
+  std::lock_guard<std::mutex> lock(s.tx_mu);
   watch_if_inherited(s, *c);
   std::vector<std::byte> buf(std::min<std::size_t>(count, 64 * 1024));
   std::size_t total = 0;
   while (total < count) {
-    const std::size_t room = s.tx->writable();
+    utcp::shim::ByteStream tx = s.tx_view(*c);
+    const std::size_t room = tx.writable();
     const std::uint32_t state = s.block(*c).state.load();
     if (room == 0 || !(state & st::kConnected)) {
       if (total > 0) break;
@@ -214,7 +216,7 @@ ssize_t utcp_sendfile(USocket& s, Client* c, int in_fd, off64_t* offset, size_t 
       if (s.nonblocking) return fail(EAGAIN);
       const int w = c->wait(
           [&] {
-            return s.tx->writable() > 0 ||
+            return s.tx_view(*c).writable() > 0 ||
                    (s.block(*c).state.load() & (st::kError | st::kTxShut)) != 0;
           },
           {}, static_cast<int>(s.sndtimeo_ms));
@@ -226,7 +228,7 @@ ssize_t utcp_sendfile(USocket& s, Client* c, int in_fd, off64_t* offset, size_t 
                                         : real().read(in_fd, buf.data(), want);
     if (r < 0) return total > 0 ? static_cast<ssize_t>(total) : -1;
     if (r == 0) break;
-    s.tx->write(std::span(buf.data(), static_cast<std::size_t>(r)));
+    tx.write(std::span(buf.data(), static_cast<std::size_t>(r)));
     if (offset != nullptr) *offset += r;
     total += static_cast<std::size_t>(r);
     kick(s, *c);

@@ -94,8 +94,7 @@ int make_utcp(int fd, USocket& s, Client& c, bool keep_kernel_half) {
   s.slot = rep.slot;
   s.generation = rep.generation;
   s.owner = e;
-  s.views_pid = self_pid();
-  s.sync_views(c);
+  s.watch_pid = self_pid();
   replay_options(c, s, e);
   epoll_socket_became_utcp(fd);
   return 0;
@@ -118,8 +117,7 @@ int adopt_accepted(Client& c, std::uint32_t owner, std::uint32_t slot, std::uint
   s->generation = generation;
   s->owner = owner;
   s->bound = true;
-  s->views_pid = self_pid();
-  s->sync_views(c);
+  s->watch_pid = self_pid();
   fd_table::set(pair[0], s);
   *out = std::move(s);
   return pair[0];
@@ -135,7 +133,7 @@ short readiness(USocket& s, Client& c) {
   const std::uint32_t state = b.state.load(std::memory_order_acquire);
   if (b.generation.load(std::memory_order_relaxed) != s.generation) return POLLERR | POLLHUP;
   short m = 0;
-  if (s.rx->readable() > 0 || (state & (st::kRxEof | st::kError | st::kRxShut))) m |= POLLIN;
+  if (s.rx_view(c).readable() > 0 || (state & (st::kRxEof | st::kError | st::kRxShut))) m |= POLLIN;
   if (state & st::kRxEof) m |= POLLRDHUP;
   // A reset or timed-out connection is shut both ways (Linux sets SHUTDOWN_MASK); the
   // error itself shows until read() or SO_ERROR took it.
@@ -145,7 +143,7 @@ short readiness(USocket& s, Client& c) {
       (state & st::kError)) {
     m |= POLLHUP;
   }
-  if ((state & st::kConnected) && !(state & st::kTxShut) && s.tx->writable() > 0) m |= POLLOUT;
+  if ((state & st::kConnected) && !(state & st::kTxShut) && s.tx_view(c).writable() > 0) m |= POLLOUT;
   if (state & st::kTxShut) m |= POLLOUT;  // a write fails at once (EPIPE): it won't block
   if (state & st::kError) m |= POLLOUT;  // a failed connect is "writable" (then SO_ERROR)
   if (!(state & (st::kConnected | st::kConnecting | st::kError)) && !s.listening) {
@@ -176,10 +174,8 @@ void after_read(USocket& s, Client& c) {
 
 void watch_if_inherited(USocket& s, Client& c) {
   if (s.mode != USocket::Mode::kUtcp) return;
-  s.sync_views(c);
   const pid_t pid = self_pid();
-  if (s.views_pid == pid) return;
-  s.views_pid = pid;
+  if (s.watch_pid.load(std::memory_order_relaxed) == pid || s.watch_pid.exchange(pid) == pid) return;
   shim::Command cmd;
   cmd.op = shim::Op::kWatch;
   cmd.slot = s.slot;

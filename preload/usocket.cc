@@ -12,9 +12,12 @@ namespace utcp::preload {
 
 shim::SocketBlock& USocket::block(const Client& c) const { return c.view().socket(slot); }
 
-void USocket::sync_views(const Client& c) {
-  tx.emplace(c.view().tx_stream(slot), c.geometry().stream_capacity);
-  rx.emplace(c.view().rx_stream(slot), c.geometry().stream_capacity);
+shim::ByteStream USocket::tx_view(const Client& c) const {
+  return {c.view().tx_stream(slot), c.geometry().stream_capacity};
+}
+
+shim::ByteStream USocket::rx_view(const Client& c) const {
+  return {c.view().rx_stream(slot), c.geometry().stream_capacity};
 }
 
 namespace fd_table {

@@ -37,14 +37,19 @@ struct RecordedOption {  // replayed on the kernel socket or on a listener's eng
 struct USocket {
   enum class Mode : std::uint8_t { kUndecided, kUtcp };
 
-  std::mutex mu;  // one call at a time on this socket (threads of this process)
+  // Threads of this process: `mu` serialises the control calls (bind, connect,
+  // setsockopt...), `rx_mu` the readers and `tx_mu` the writers, so a thread blocked
+  // in read() never holds up another thread's write() on the same socket.
+  std::mutex mu;
+  std::mutex rx_mu;
+  std::mutex tx_mu;
   Mode mode = Mode::kUndecided;
   bool nonblocking = false;
   bool listening = false;
   bool bound = false;
   bool connect_started = false;
   bool connect_reported = false;   // connect() returned 0 once (then EISCONN)
-  bool error_reported = false;     // the connection's error was returned once
+  std::atomic<bool> error_reported{false};  // the connection's error was returned once
   bool reuse_port = false;
   int defer_accept = 0;
   int kernel_half = -1;            // 0.0.0.0 listener: the kernel socket, accepting too
@@ -56,15 +61,14 @@ struct USocket {
   long rcvtimeo_ms = -1;           // SO_RCVTIMEO / SO_SNDTIMEO; -1: none
   long sndtimeo_ms = -1;
   std::vector<RecordedOption> options;
-  pid_t views_pid = 0;             // the process that last asked for this slot's events
-  // Views of the slot's streams. The app side re-reads both indices from shared memory
-  // before each call (sync_views): another process of the family (a forked or exec'd
-  // child) may have moved them since, and the app trusts its own region.
-  std::optional<shim::ByteStream> tx;  // we write
-  std::optional<shim::ByteStream> rx;  // we read
+  std::atomic<pid_t> watch_pid{0};  // the process that asked for this slot's events
 
   shim::SocketBlock& block(const Client& c) const;
-  void sync_views(const Client& c);
+  // Fresh views of the slot's streams (tx: we write, rx: we read). Each call takes both
+  // indices from shared memory anew: another process of the family (a forked or exec'd
+  // child) may have moved them, and the app side trusts its own region.
+  shim::ByteStream tx_view(const Client& c) const;
+  shim::ByteStream rx_view(const Client& c) const;
 };
 
 using USocketPtr = std::shared_ptr<USocket>;

@@ -132,7 +132,16 @@ std::size_t ShimServer::run(Instant now, Mailbox& mail) {
     publish_events(*r);
     wake_apps(*r);
   }
+  forget_finished_regions();
   return work_;
+}
+
+// A family with no process left and no socket still closing here is over for this
+// engine: its view goes, and with the last view the region's memory.
+void ShimServer::forget_finished_regions() {
+  std::erase_if(regions_, [](const std::unique_ptr<RegionState>& r) {
+    return r->live == 0 && r->used == 0 && r->dirty.empty();
+  });
 }
 
 void ShimServer::serve_channel(RegionState& r, std::uint32_t c, Instant now) {
@@ -170,6 +179,7 @@ std::optional<std::uint32_t> ShimServer::open_slot(RegionState& r, std::uint32_t
   std::uint32_t generation = slot.generation + 1;
   if (generation == 0) generation = 1;
   slot = Slot{};
+  ++r.used;
   slot.used = true;
   slot.owner = true;
   slot.pending_channel = c;
@@ -248,6 +258,7 @@ void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& c
       rep.result = -err;
     } else {
       s = Slot{};
+      ++r.used;
       s.used = true;
       s.listener = true;
       s.registered = true;  // released by the owner's kRelease broadcast or kClose
@@ -606,6 +617,7 @@ void ShimServer::free_slot(RegionState& r, std::uint32_t s) {
   }
   slot = Slot{};
   slot.generation = generation;
+  --r.used;
   if (owner) {
     r.free.push_back(s);
     ++counters_.sockets_released;

@@ -134,6 +134,7 @@ class ShimServer {
     std::vector<std::uint32_t> free;  // this engine's unused slots (a stack)
     std::vector<std::uint32_t> dirty;
     std::uint64_t to_wake = 0;
+    std::uint32_t used = 0;  // slots in use here (owned or a listener's share)
   };
 
 
@@ -156,6 +157,7 @@ class ShimServer {
   void channel_gone(RegionState& r, std::uint32_t c, stack::Instant now);
   void publish_events(RegionState& r);
   void wake_apps(RegionState& r);
+  void forget_finished_regions();
   void set_option(RegionState& r, Slot& slot, const shim::Command& cmd, shim::Reply& rep,
                   stack::Instant now);
   void get_option(RegionState& r, Slot& slot, const shim::Command& cmd, shim::Reply& rep);
