@@ -63,7 +63,9 @@ int recv_control(int sock, ControlMsg* msg, std::span<int> fds, std::size_t* nfd
       std::memcpy(&passed[got++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
     }
   }
-  const bool bad = static_cast<std::size_t>(n) != sizeof *msg || (mh.msg_flags & MSG_CTRUNC) ||
+  // MSG_TRUNC: a longer datagram was cut to our size (recvmsg returns what it copied).
+  const bool bad = static_cast<std::size_t>(n) != sizeof *msg ||
+                   (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) ||
                    msg->magic != kRegionMagic || msg->version != kProtocolVersion ||
                    got > fds.size();
   if (bad) {

@@ -44,18 +44,25 @@ void RegionView::init() {
   const Geometry& g = layout_.geometry();
   new (&header()) RegionHeader{kRegionMagic, kProtocolVersion, g};
   for (std::uint32_t e = 0; e < g.engines; ++e) new (&engine_flag(e)) SleepFlag;
-  for (std::uint32_t c = 0; c < g.channels; ++c) {
-    new (&channel(c)) ChannelBlock;
-    // Only the indices: the slots of a fresh memfd are zero already, and writing
-    // them would commit ~10 MB per attach for rings most processes never fill.
-    for (std::uint32_t e = 0; e < g.engines; ++e) {
-      new (command_ring(c, e)) RingControl;
-      new (reply_ring(c, e)) RingControl;
-      new (event_ring(c, e)) RingControl;
-    }
-  }
+  for (std::uint32_t c = 0; c < g.channels; ++c) reset_channel(c);
   // Socket blocks and streams are written when a slot is handed out: a fresh memfd is
   // all zeroes already, and touching every page here would commit them all.
+}
+
+}  // namespace utcp::shim
+
+namespace utcp::shim {
+
+void RegionView::reset_channel(std::uint32_t c) const {
+  new (&channel(c)) ChannelBlock;
+  // Only the indices: the slots need no clearing (nothing reads past an index), and
+  // writing them would commit ~10 MB per region for rings most processes never fill.
+  for (std::uint32_t e = 0; e < layout_.geometry().engines; ++e) {
+    new (command_ring(c, e)) RingControl;
+    new (reply_ring(c, e)) RingControl;
+    new (event_ring(c, e)) RingControl;
+  }
+  std::atomic_thread_fence(std::memory_order_release);
 }
 
 }  // namespace utcp::shim

@@ -206,6 +206,9 @@ class RegionView {
 
   // Daemon only: writes a fresh region (header, flags, rings, socket blocks).
   void init();
+  // Daemon only, before channel c goes to a new process (every engine let go of it):
+  // empty rings and a fresh block, so nothing the dead process queued is run or read.
+  void reset_channel(std::uint32_t c) const;
 
   const Layout& layout() const { return layout_; }
   RegionHeader& header() const { return *at<RegionHeader>(0); }

@@ -225,6 +225,9 @@ void ControlServer::attach(Watch& w, const shim::ControlMsg& msg, std::span<int>
     return;
   }
   family->channels |= bit(channel);
+  // A reused channel number: what its previous process left in the rings must not
+  // reach the newcomer (every engine has let go of it: see drain_channels).
+  family->region->view().reset_channel(channel);
   family->region->set_wake_fd(channel, wake_fd);
   w.family = family;
   w.channel = channel;

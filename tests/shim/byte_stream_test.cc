@@ -52,7 +52,7 @@ TEST_CASE("stream: bytes come out in order across the ring's end", "[shim][strea
   CHECK(got == data);
 }
 
-TEST_CASE("stream: a full stream takes part of a write; peek does not consume",
+TEST_CASE("stream: a full stream takes part of a write, and peek does not consume",
           "[shim][stream]") {
   Memory m(64);
   ByteStream w(m.bytes.get(), 64), r(m.bytes.get(), 64);

@@ -48,7 +48,7 @@ class SharedMemory {
 
 }  // namespace
 
-TEST_CASE("ring: entries come out in order; full and empty are refused", "[shim][ring]") {
+TEST_CASE("ring: entries come out in order, and full and empty are refused", "[shim][ring]") {
   SharedMemory mem(Ring::bytes_for(8));
   Ring::init(mem.get(), 8);
   Ring producer(mem.get(), 8);

@@ -98,7 +98,7 @@ TEST_CASE("Backoff applies to the initial RTO and survives many doublings", "[cc
   CHECK(rtt.rto() == seconds(120));
 }
 
-TEST_CASE("reset_backoff returns to the computed RTO; a sample alone does not", "[cc][rtt]") {
+TEST_CASE("reset_backoff returns to the computed RTO, and a sample alone does not", "[cc][rtt]") {
   RttEstimator rtt = linux_like();
   rtt.on_sample(milliseconds(100));
   rtt.backoff();
