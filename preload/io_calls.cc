@@ -14,6 +14,7 @@
 
 #include "preload/ops.h"
 #include "preload/real.h"
+#include "preload/signals.h"
 
 using namespace utcp::preload;
 
@@ -118,12 +119,14 @@ ssize_t utcp_recv(USocket& s, Client& c, const iovec* iov, int n, int flags, boo
     if (!(state & (st::kConnected | st::kConnecting))) return fail(ENOTCONN);
     if (c.daemon_gone()) return got > 0 ? static_cast<ssize_t>(got) : fail(ECONNRESET);
     if (dontwait) return fail(EAGAIN);
+    const SignalMark mark = signal_mark();
     const int w = c.wait(
         [&] {
           return s.rx_view(c).readable() > 0 ||
                  (s.block(c).state.load() & (st::kRxEof | st::kError | st::kRxShut)) != 0;
         },
         {}, static_cast<int>(s.rcvtimeo_ms));
+    if (w < 0 && errno == EINTR && got == 0 && s.rcvtimeo_ms < 0 && restart_after_signal(mark)) continue;
     if (w < 0) return got > 0 ? static_cast<ssize_t>(got) : -1;
     if (w == 0) return got > 0 ? static_cast<ssize_t>(got) : fail(EAGAIN);
   }
@@ -164,6 +167,7 @@ ssize_t utcp_send(USocket& s, Client& c, const iovec* iov, int n, int flags) {
       if (sent == want) return static_cast<ssize_t>(sent);
     }
     if (dontwait) return sent > 0 ? static_cast<ssize_t>(sent) : fail(EAGAIN);
+    const SignalMark mark = signal_mark();
     const int w = c.wait(
         [&] {
           const std::uint32_t now = s.block(c).state.load();
@@ -171,6 +175,7 @@ ssize_t utcp_send(USocket& s, Client& c, const iovec* iov, int n, int flags) {
                  ((now & st::kConnected) && s.tx_view(c).writable() > 0);
         },
         {}, static_cast<int>(s.sndtimeo_ms));
+    if (w < 0 && errno == EINTR && sent == 0 && s.sndtimeo_ms < 0 && restart_after_signal(mark)) continue;
     if (w < 0) return sent > 0 ? static_cast<ssize_t>(sent) : -1;
     if (w == 0) return sent > 0 ? static_cast<ssize_t>(sent) : fail(EAGAIN);
   }

@@ -11,6 +11,7 @@
 
 #include "preload/ops.h"
 #include "preload/real.h"
+#include "preload/signals.h"
 
 using namespace utcp::preload;
 
@@ -207,8 +208,10 @@ int do_accept(int fd, sockaddr* addr, socklen_t* len, int flags) {
     pollfd kernel{s->kernel_half, POLLIN, 0};
     std::span<pollfd> extra;
     if (s->kernel_half >= 0) extra = std::span<pollfd>(&kernel, 1);
+    const SignalMark mark = signal_mark();
     const int w = c->wait([&] { return s->block(*c).acceptable.load() != 0; }, extra,
                           static_cast<int>(timeout));
+    if (w < 0 && errno == EINTR && timeout < 0 && restart_after_signal(mark)) continue;
     if (w < 0) return -1;
     if (w == 0) return fail(EAGAIN);
     if (c->daemon_gone()) return fail(ENETDOWN);
