@@ -29,13 +29,33 @@ struct Interest {
   std::uint32_t slot = 0;
 };
 
+// Nesting: when this instance's fd is added to another epoll set, its `nest_fd` (an
+// eventfd) goes into that outer kernel set too, under the app's data for this fd, and
+// is kept readable while this instance has utcp candidates: so the outer set sees the
+// inner one ready, as the kernel's nested epoll does.
 struct Instance {
   int epfd = -1;
   int efd = -1;  // this instance's wake-up eventfd (Client::wait's own fd)
+  int nest_fd = -1;         // -1 until the instance is nested in another set
+  bool nest_signalled = false;
+  int nested_children = 0;  // instances nested in this one (its waits must pump)
   std::mutex mu;
   std::unordered_map<int, Interest> items;  // TCP sockets by fd
   std::unordered_map<std::uint32_t, std::vector<int>> by_slot;
   std::deque<int> ready;
+
+  // Keeps nest_fd's readability equal to "has candidates" (called with mu held).
+  void update_nest() {
+    if (nest_fd < 0) return;
+    const bool want = !ready.empty();
+    std::uint64_t v = 1;
+    if (want && !nest_signalled) {
+      [[maybe_unused]] const ssize_t n = real().write(nest_fd, &v, sizeof v);
+    } else if (!want && nest_signalled) {
+      [[maybe_unused]] const ssize_t n = real().read(nest_fd, &v, sizeof v);
+    }
+    nest_signalled = want;
+  }
 
   void queue(int fd, Interest& it) {
     if (it.queued || it.disabled || !it.utcp) return;
@@ -100,6 +120,7 @@ int collect(Instance& inst, Client& c, epoll_event* out, int max) {
       inst.queue(fd, item);  // level-triggered: asked again next time
     }
   }
+  inst.update_nest();
   return n;
 }
 
@@ -112,7 +133,7 @@ int wait_common(int epfd, epoll_event* events, int max, int timeout) {
   bool has_utcp = false;
   if (inst && c != nullptr) {
     std::lock_guard<std::mutex> lock(inst->mu);
-    has_utcp = !inst->by_slot.empty();
+    has_utcp = !inst->by_slot.empty() || inst->nested_children > 0;
   }
   if (!has_utcp) return r.epoll_wait(epfd, events, max, timeout);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout);
@@ -148,6 +169,26 @@ int wait_common(int epfd, epoll_event* events, int max, int timeout) {
   }
 }
 
+// epoll_ctl(outer, op, inner's fd): the kernel nests the inner kernel set; the inner
+// utcp candidates show through its nest_fd, registered under the same data.
+int nest(Instance& outer, Instance& inner, int op, int fd, epoll_event* ev) {
+  const Real& r = real();
+  const int rc = r.epoll_ctl(outer.epfd, op, fd, ev);
+  if (rc != 0) return rc;
+  std::lock_guard<std::mutex> lock(inner.mu);
+  if (inner.nest_fd < 0) inner.nest_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (inner.nest_fd < 0) return 0;
+  epoll_event copy{};
+  if (ev != nullptr) copy = *ev;
+  copy.events &= ~static_cast<std::uint32_t>(EPOLLEXCLUSIVE);
+  (void)r.epoll_ctl(outer.epfd, op, inner.nest_fd, &copy);
+  std::lock_guard<std::mutex> outer_lock(outer.mu);
+  if (op == EPOLL_CTL_ADD) ++outer.nested_children;
+  if (op == EPOLL_CTL_DEL && outer.nested_children > 0) --outer.nested_children;
+  inner.update_nest();
+  return 0;
+}
+
 }  // namespace
 
 namespace utcp::preload {
@@ -170,6 +211,7 @@ void epoll_pump_events() {
       if (it == inst->by_slot.end()) continue;
       for (int fd : it->second) inst->queue(fd, inst->items[fd]);
     }
+    inst->update_nest();
   }
 }
 
@@ -193,6 +235,7 @@ void epoll_close_instance(int fd) {
     g_instances.erase(it);
   }
   if (inst->efd >= 0) real().close(inst->efd);
+  if (inst->nest_fd >= 0) real().close(inst->nest_fd);
 }
 
 void epoll_socket_became_utcp(int fd) {
@@ -223,6 +266,9 @@ int epoll_create1(int flags) { return track(real().epoll_create1(flags)); }
 int epoll_ctl(int epfd, int op, int fd, epoll_event* ev) {
   const Real& r = real();
   std::shared_ptr<Instance> inst = find(epfd);
+  if (inst && epfd != fd) {
+    if (std::shared_ptr<Instance> inner = find(fd)) return nest(*inst, *inner, op, fd, ev);
+  }
   USocketPtr s = fd_table::get(fd);
   if (!inst || !s) return r.epoll_ctl(epfd, op, fd, ev);
   if (epfd == fd) return fail(EINVAL);
