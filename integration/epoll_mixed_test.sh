@@ -30,14 +30,6 @@ log() { echo "[epoll_mixed] $*"; }
 fail() { echo "[epoll_mixed] FAIL: $*" >&2; FAILED=1; }
 source "$SRC/integration/lib.sh"
 
-kill_wait() {  # PID: SIGTERM, bounded wait, SIGKILL; by pid only
-  [ -n "$1" ] || return 0
-  kill -TERM "$1" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
-
 cleanup() {
   kill_wait "$PROG"
   kill_wait "$PEER"

@@ -18,6 +18,16 @@ stop_pid() {
   PID=""
 }
 
+# kill_wait PID: SIGTERM, up to 5 s, then SIGKILL; reaps it. For helpers (peers,
+# programs) whose exit status does not matter; by pid only.
+kill_wait() {  # PID: SIGTERM, bounded wait, SIGKILL; by pid only
+  [ -n "$1" ] || return 0
+  kill -TERM "$1" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
 # start_utcpd_tap NS PREFIX OUTDIR [utcpd flags...]: runs utcpd (from $UTCPD) in netns NS
 # on a net_tap wire with the kernel side "utcp0" at $KERNEL_IP/24 and utcp at
 # $UTCP_IP/24, stdout/stderr in OUTDIR/utcpd.out and .err. Sets PID. Waits up to 15 s

@@ -42,14 +42,6 @@ log() { echo "[utcpd_death] $*"; }
 fail() { echo "[utcpd_death] FAIL: $*" >&2; FAILED=1; }
 source "$SRC/integration/lib.sh"
 
-kill_wait() {  # PID: SIGTERM, bounded wait, SIGKILL; by pid only
-  [ -n "$1" ] || return 0
-  kill -TERM "$1" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
-
 cleanup() {
   exec 3>&- 2>/dev/null
   kill_wait "$PROG"

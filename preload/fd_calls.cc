@@ -32,6 +32,25 @@ int after_dup(int oldfd, int newfd) {
   return newfd;
 }
 
+int do_fcntl(int fd, int cmd, long arg) {
+  const Real& r = real();
+  const int rc = r.fcntl(fd, cmd, arg);
+  if (rc < 0) return rc;
+  switch (cmd) {
+    case F_DUPFD:
+    case F_DUPFD_CLOEXEC:
+      return after_dup(fd, rc);
+    case F_SETFL:
+      if (USocketPtr s = fd_table::get(fd)) {
+        std::lock_guard<std::mutex> lock(s->mu);
+        s->nonblocking = (arg & O_NONBLOCK) != 0;
+      }
+      return rc;
+    default:
+      return rc;
+  }
+}
+
 }  // namespace
 
 extern "C" {
@@ -64,22 +83,16 @@ int fcntl(int fd, int cmd, ...) {
   va_start(ap, cmd);
   const long arg = va_arg(ap, long);
   va_end(ap);
-  const Real& r = real();
-  const int rc = r.fcntl(fd, cmd, arg);
-  if (rc < 0) return rc;
-  switch (cmd) {
-    case F_DUPFD:
-    case F_DUPFD_CLOEXEC:
-      return after_dup(fd, rc);
-    case F_SETFL:
-      if (USocketPtr s = fd_table::get(fd)) {
-        std::lock_guard<std::mutex> lock(s->mu);
-        s->nonblocking = (arg & O_NONBLOCK) != 0;
-      }
-      return rc;
-    default:
-      return rc;
-  }
+  return do_fcntl(fd, cmd, arg);
+}
+
+// glibc >= 2.28 sends programs built with _FILE_OFFSET_BITS=64 (nginx, lighttpd) here.
+int fcntl64(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  const long arg = va_arg(ap, long);
+  va_end(ap);
+  return do_fcntl(fd, cmd, arg);
 }
 
 // glibc declares ioctl(int, unsigned long, ...).

@@ -112,7 +112,10 @@ ssize_t utcp_recv(USocket& s, Client& c, const iovec* iov, int n, int flags, boo
     if (got > 0 && (got == want || !(flags & MSG_WAITALL) || peek || dontwait)) {
       return static_cast<ssize_t>(got);
     }
-    if (got == 0 && (state & st::kError) && !s.error_reported.exchange(true)) {
+    // Linux's tcp_recvmsg order: the peer's FIN (SOCK_DONE) before the pending error,
+    // so a FIN then RST reads as EOF and the error is left for write() and SO_ERROR.
+    if (got == 0 && (state & st::kError) && !(state & st::kRxEof) &&
+        !s.error_reported.exchange(true)) {
       return fail(s.block(c).error.load());
     }
     if (state & (st::kRxEof | st::kError | st::kRxShut)) return static_cast<ssize_t>(got);

@@ -241,12 +241,16 @@ int getsockopt(int fd, int level, int name, void* val, socklen_t* len) {
   if (rep.result < 0) return fail(-rep.result);
   if (level == SOL_SOCKET && name == SO_ERROR) {
     // SO_ERROR consumes the connection's error: reads return EOF afterwards.
-    int err = static_cast<int>(rep.value);
-    const std::uint32_t state = s->block(*c).state.load();
-    if (err == 0 && (state & utcp::shim::state::kError) && !s->error_reported) {
-      err = s->block(*c).error.load();
+    // Reading the error anywhere (read, write, SO_ERROR) reports it once, as the
+    // kernel's sock_error() clears sk_err.
+    int err = static_cast<int>(rep.value);  // utcpd's pending SO_ERROR, now consumed
+    if (s->block(*c).state.load() & utcp::shim::state::kError) {
+      if (s->error_reported.exchange(true)) {
+        err = 0;
+      } else if (err == 0) {
+        err = s->block(*c).error.load();
+      }
     }
-    if (state & utcp::shim::state::kError) s->error_reported = true;
     return put_int(val, len, err);
   }
   if (level == SOL_SOCKET && name == SO_LINGER) {

@@ -160,13 +160,7 @@ void Services::finish(std::uint64_t raw_id, bool failed, Instant now) {
 
 void Services::abort_all(Instant now) {
   for (auto& [raw, c] : conns_) {
-    auto opts = engine_.options(c.id);
-    if (opts) {
-      opts->tcp.linger = true;
-      opts->tcp.linger_time = stack::Duration{0};
-      (void)engine_.set_options(c.id, *opts, now);
-    }
-    (void)engine_.close(c.id, now);
+    (void)engine_.abort(c.id, now);
     ++counters_.aborted;
   }
   conns_.clear();

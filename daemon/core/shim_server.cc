@@ -505,7 +505,13 @@ void ShimServer::pump_tx(RegionState& r, std::uint32_t s, Instant now) {
     if (n == 0) break;
     auto sent = engine_.send(slot.id, std::span(scratch_.data(), n), {}, now);
     if (!sent) {
-      if (sent.err() != EAGAIN) note_error(r, s, sent.err());
+      if (sent.err() == EPIPE) {
+        // The connection sends no more (closed or shut down): writes fail with EPIPE,
+        // but that is no error of the connection; reads still see its FIN or data.
+        r.region->view().socket(s).state.fetch_or(st::kTxShut, std::memory_order_release);
+      } else if (sent.err() != EAGAIN) {
+        note_error(r, s, sent.err());  // the reset or timeout, reported once
+      }
       break;
     }
     tx.consume(*sent);
@@ -546,7 +552,11 @@ void ShimServer::pump_rx(RegionState& r, std::uint32_t s, Instant now) {
       return;
     }
     if (*got == 0) {
-      b.state.fetch_or(st::kRxEof, std::memory_order_release);
+      // The end of the stream: the peer's FIN, unless the connection failed (after a
+      // reset the engine reads as closed, which is no FIN; apps must see the error).
+      if (!(b.state.load(std::memory_order_relaxed) & st::kError)) {
+        b.state.fetch_or(st::kRxEof, std::memory_order_release);
+      }
       return;
     }
     rx.write(std::as_bytes(std::span(scratch_.data(), *got)));
@@ -578,13 +588,7 @@ void ShimServer::release(RegionState& r, std::uint32_t s, Instant now) {
   // Linux's tcp_close: unread data means the app lost bytes the peer thinks were
   // delivered, so the peer gets RST instead of FIN.
   if (slot.rx && slot.rx->writable() < r.g.stream_capacity) {
-    auto opts = engine_.options(slot.id);
-    if (opts) {
-      opts->tcp.linger = true;
-      opts->tcp.linger_time = stack::Duration{0};
-      (void)engine_.set_options(slot.id, *opts, now);
-    }
-    (void)engine_.close(slot.id, now);
+    (void)engine_.abort(slot.id, now);
     free_slot(r, s);
     return;
   }
@@ -686,13 +690,7 @@ void ShimServer::abort_all(Instant now) {
     for (std::uint32_t s = 0; s < r->g.sockets; ++s) {
       Slot& slot = r->slots[s];
       if (!slot.used) continue;
-      auto opts = engine_.options(slot.id);
-      if (opts) {
-        opts->tcp.linger = true;
-        opts->tcp.linger_time = stack::Duration{0};
-        (void)engine_.set_options(slot.id, *opts, now);
-      }
-      (void)engine_.close(slot.id, now);
+      (void)engine_.abort(slot.id, now);
       note_error(*r, s, ENETDOWN);
       mark(*r, s);
     }

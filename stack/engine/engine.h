@@ -72,6 +72,8 @@ class Engine final : private tcp::SegmentSink {
   Errno shutdown(SocketId id, ShutdownHow how, Instant now);
   // The id is invalid afterwards; the connection lives on until CLOSED.
   Errno close(SocketId id, Instant now);
+  // close() with SO_LINGER 0: a connection is reset (RST) instead of closed with FIN.
+  Errno abort(SocketId id, Instant now);
   Errno set_options(SocketId id, const SocketOptions& opts, Instant now);
   Result<SocketOptions> options(SocketId id);
   Result<wire::Endpoint> getsockname(SocketId id);

@@ -273,6 +273,21 @@ Errno Engine::shutdown(SocketId id, ShutdownHow how, Instant now) {
   }
 }
 
+Errno Engine::abort(SocketId id, Instant now) {
+  Socket* s = live(id);
+  if (s == nullptr) {
+    return EBADF;
+  }
+  SocketOptions opts = s->options;
+  if (s->kind == SocketKind::kConnection) {
+    opts.tcp = s->conn->options();
+  }
+  opts.tcp.linger = true;
+  opts.tcp.linger_time = Duration{0};
+  (void)set_options(id, opts, now);
+  return close(id, now);
+}
+
 Errno Engine::close(SocketId id, Instant now) {
   now_ = now;
   Socket* s = live(id);
