@@ -12,7 +12,8 @@ FAILED=0
 fail() { echo "FAIL: $*" >&2; FAILED=1; }
 trap '[ "$FAILED" = 0 ] && rm -rf "$WORK" || echo "outputs kept in $WORK" >&2' EXIT
 
-gcc -std=gnu11 -Wall -Wextra -Werror -O2 -o "$WORK/socket_api" "$HERE"/socket_api/*.c || exit 1
+# _FILE_OFFSET_BITS=64 as Debian builds nginx and lighttpd: fcntl goes to fcntl64.
+gcc -std=gnu11 -D_FILE_OFFSET_BITS=64 -Wall -Wextra -Werror -O2 -o "$WORK/socket_api" "$HERE"/socket_api/*.c || exit 1
 SAPI_BIN=$WORK/socket_api env -u UTCP_BUILD bash "$HERE/socket_api/run.sh" "$WORK/kernel.out" >"$WORK/kernel.log" 2>&1 ||
   fail "kernel run: $(tail -5 "$WORK/kernel.log")"
 SAPI_BIN=$WORK/socket_api UTCP_BUILD=$BUILD bash "$HERE/socket_api/run.sh" "$WORK/utcp.out" >"$WORK/utcp.log" 2>&1 ||

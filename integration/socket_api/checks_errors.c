@@ -55,6 +55,34 @@ static int reset_conn(void) {
   return fd;
 }
 
+/* The peer sends a request and closes (FIN); we answer into the closed connection and
+ * the peer's kernel resets it: Linux's tcp_recvmsg sees the FIN before the error, so
+ * read() gives EOF and the error is left for write() (lighttpd relies on this). */
+static void fin_then_reset_checks(void) {
+  char buf[16];
+  int port = next_port();
+  int l = listen_local(port);
+  if (l < 0) return;
+  int id = -1;
+  int fd = accept_from_peer(l, port, &id);
+  close(l);
+  if (fd < 0) return;
+  res("fin_reset.peer_send", "%s", ctl("SEND %d req", id));
+  res("fin_reset.peer_close", "%s", ctl("CLOSE %d", id));
+  wait_ev(fd, POLLRDHUP, 2000);
+  int eof = 0, err = 0;
+  ssize_t n = read_n(fd, buf, 3, &eof, &err);
+  res("fin_reset.request", "n=%zd", n);
+  count_sigpipe(1);
+  res_rc("fin_reset.write_into_closed", write(fd, "answer", 6));
+  wait_hup(fd);
+  res_rc("fin_reset.read_after_rst", read(fd, buf, sizeof buf));
+  res_rc("fin_reset.read_again", read(fd, buf, sizeof buf));
+  res_rc("fin_reset.write_after_rst", send(fd, "x", 1, MSG_NOSIGNAL));
+  count_sigpipe(0);
+  close(fd);
+}
+
 static void reset_checks(void) {
   char buf[16];
   int fd = reset_conn();
@@ -296,6 +324,7 @@ static void unconnected_checks(void) {
 void checks_io_errors(void) {
   eof_checks();
   reset_checks();
+  fin_then_reset_checks();
   shutdown_checks();
   efault_checks();
   timeout_checks();

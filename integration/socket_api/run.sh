@@ -70,7 +70,7 @@ if [ -n "${SAPI_BIN:-}" ]; then
   BIN=$SAPI_BIN
 else
   BIN=$WORK/socket_api
-  gcc -std=gnu11 -Wall -Wextra -Werror -O2 -o "$BIN" "$HERE"/*.c
+  gcc -std=gnu11 -D_FILE_OFFSET_BITS=64 -Wall -Wextra -Werror -O2 -o "$BIN" "$HERE"/*.c
 fi
 read -r -a WRAP <<<"${SAPI_WRAP:-}"
 
