@@ -327,11 +327,6 @@ bool Client::drain_events(const std::function<void(std::uint32_t)>& sink) {
   return complete;
 }
 
-void Client::wake_sleepers() {
-  std::lock_guard<std::mutex> lock(sleepers_mu_);
-  for (int fd : sleepers_) write_one(fd);
-}
-
 int Client::wait(const std::function<bool()>& ready, std::span<pollfd> extra, int timeout_ms,
                  int own_fd) {
   const int me = own_fd >= 0 ? own_fd : own_eventfd();

@@ -81,13 +81,12 @@ class Client {
 
   // Waits until ready() is true, utcpd dies, a kernel fd in `extra` is ready, or the
   // timeout (ms, -1: none) passes. Returns: 1 ready(), 0 timeout, -1 errno (EINTR).
-  // `extra` revents are filled in. ready() is called with no lock held.
+  // `extra` revents are filled in. ready() is called with no lock held. `own_fd` is
+  // the eventfd other threads write to pass a wake-up on (default: the thread's own;
+  // an epoll instance passes its own, so every thread waiting on it is reached).
   int wait(const std::function<bool()>& ready, std::span<pollfd> extra, int timeout_ms,
            int own_fd = -1);
-  // Wakes every registered sleeper of this process (something they wait for happened).
-  void wake_sleepers();
   bool daemon_gone() const { return daemon_gone_.load(std::memory_order_relaxed); }
-  int wake_fd() const { return wake_fd_; }
 
  private:
   Client() = default;

@@ -210,6 +210,11 @@ int execle(const char* path, const char* arg, ...) {
   return execve(path, args.data(), envp);
 }
 
+// vfork's child borrows the parent's memory until it execs or exits: an interposed
+// close() there would edit the parent's fd table. POSIX allows vfork to be fork, so
+// it is (glibc's posix_spawn, system and popen never come here).
+pid_t vfork() { return real().fork(); }
+
 int posix_spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* actions,
                 const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
   static const auto fn = next<SpawnFn>("posix_spawn");

@@ -1,5 +1,5 @@
-// The engine side of the app channel (read shim_server.h first). Socket options are
-// in shim_options.cc.
+// The engine side of the app channel (read shim_server.h first): control messages,
+// the round, streams, closing, publishing. Commands: shim_commands.cc; options: shim_options.cc.
 #include "daemon/core/shim_server.h"
 
 #include <sys/socket.h>
@@ -86,6 +86,21 @@ void ShimServer::deliver(const EngineMsg& msg, Instant now) {
 void ShimServer::channel_gone(RegionState& r, std::uint32_t c, Instant now) {
   if (c >= r.g.channels) return;
   ++counters_.channels_gone;
+  // What the process queued before it died and needs no answer still happens: a kick
+  // whose data is already in a stream (the process wrote, kicked and exited at once:
+  // its socket lives on in another process, whose writes would otherwise wait for a
+  // kick flag nobody clears), a close, an option.
+  if (r.commands[c] && (r.live & bit(c))) {
+    shim::Command cmds[kCommandBurst];
+    for (std::size_t n; (n = r.commands[c]->pop_burst(cmds)) > 0;) {
+      for (std::size_t i = 0; i < n; ++i) {
+        const shim::Command& cmd = cmds[i];
+        const bool no_reply = cmd.op == shim::Op::kKick || cmd.op == shim::Op::kClose ||
+                              (cmd.op == shim::Op::kSetOption && (cmd.flags & shim::kNoReply));
+        if (no_reply) execute(r, c, cmd, now);
+      }
+    }
+  }
   r.live &= ~bit(c);
   r.commands[c].reset();
   r.replies[c].reset();
@@ -93,6 +108,13 @@ void ShimServer::channel_gone(RegionState& r, std::uint32_t c, Instant now) {
   for (std::uint32_t s = 0; s < r.g.sockets; ++s) {
     Slot& slot = r.slots[s];
     if (!slot.used) continue;
+    if (slot.watchers & bit(c)) {
+      // The process may have died between raising the kick flag and queueing the
+      // kick: clear it and move what is in the streams, so the socket's other users
+      // are not left waiting on a kick that never comes.
+      r.region->view().socket(s).kick.store(0, std::memory_order_seq_cst);
+      transfer(r, s, now);
+    }
     slot.watchers &= ~bit(c);
     // A slot handed to this process and never registered: nobody else can name it.
     if (!slot.registered && slot.pending_channel == c) {
@@ -100,10 +122,8 @@ void ShimServer::channel_gone(RegionState& r, std::uint32_t c, Instant now) {
       release(r, s, now);
     }
   }
-  if (r.live == 0) {
-    // Nothing of the family is left on this engine once its sockets are gone; the
-    // region itself is dropped with the last RegionState (at shutdown at the latest).
-  }
+  // With its last process gone and its sockets closed, forget_finished_regions()
+  // drops the region from this engine.
 }
 
 // --- the round ---
@@ -160,13 +180,6 @@ void ShimServer::serve_channel(RegionState& r, std::uint32_t c, Instant now) {
   work_ += n;
 }
 
-ShimServer::Slot* ShimServer::checked(RegionState& r, const shim::Command& cmd) {
-  if (cmd.slot >= r.g.sockets) return nullptr;
-  Slot& s = r.slots[cmd.slot];
-  if (!s.used || s.released || s.generation != cmd.generation) return nullptr;
-  return &s;
-}
-
 std::optional<std::uint32_t> ShimServer::open_slot(RegionState& r, std::uint32_t c, SocketId id) {
   if (r.free.empty()) return std::nullopt;
   const std::uint32_t s = r.free.back();
@@ -209,244 +222,6 @@ void ShimServer::reply(RegionState& r, std::uint32_t c, const shim::Reply& rep) 
   }
   // A full reply ring means the app queued more requests than it may have in flight:
   // its own bug, and the reply is lost to it.
-}
-
-void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& cmd, Instant now) {
-  ++counters_.commands;
-  shim::Reply rep;
-  rep.tag = cmd.tag;
-  rep.slot = cmd.slot;
-  rep.generation = cmd.generation;
-  const stack::wire::Endpoint ep{stack::wire::Ipv4Addr{cmd.ip}, cmd.port};
-  const shim::SocketBlock* block = cmd.slot < r.g.sockets ? &r.region->view().socket(cmd.slot) : nullptr;
-
-  if (cmd.op == shim::Op::kSocket) {
-    auto id = engine_.socket();
-    if (!id) {
-      rep.result = -id.err();
-    } else if (auto s = open_slot(r, c, *id)) {
-      rep.slot = *s;
-      rep.generation = r.slots[*s].generation;
-    } else {
-      (void)engine_.close(*id, now);
-      rep.result = -ENFILE;
-    }
-    reply(r, c, rep);
-    return;
-  }
-  if (cmd.op == shim::Op::kListen && cmd.slot < r.g.sockets && !r.slots[cmd.slot].owner &&
-      cmd.slot % r.g.engines != e_) {
-    // This engine's share of a listener another engine handed out.
-    Slot& s = r.slots[cmd.slot];
-    if (s.used) {
-      rep.result = s.generation == cmd.generation ? 0 : -EBADF;
-      reply(r, c, rep);
-      return;
-    }
-    auto id = engine_.socket();
-    stack::Errno err = id ? 0 : id.err();
-    if (err == 0 && (cmd.a != 0 || cmd.b != 0)) {
-      auto opts = engine_.options(*id);
-      opts->reuse_addr = cmd.a != 0;
-      opts->reuse_port = cmd.b != 0;
-      err = engine_.set_options(*id, *opts, now);
-    }
-    if (err == 0) err = engine_.bind(*id, ep);
-    if (err == 0) err = engine_.listen(*id, static_cast<int>(cmd.value));
-    if (err != 0) {
-      if (id) (void)engine_.close(*id, now);
-      rep.result = -err;
-    } else {
-      s = Slot{};
-      ++r.used;
-      s.used = true;
-      s.listener = true;
-      s.registered = true;  // released by the owner's kRelease broadcast or kClose
-      s.generation = cmd.generation;
-      s.id = *id;
-      s.watchers = bit(c);
-      by_socket_[id->raw()] = {&r, cmd.slot};
-    }
-    reply(r, c, rep);
-    return;
-  }
-
-  Slot* slot = checked(r, cmd);
-  if (slot == nullptr) {
-    ++counters_.bad_commands;
-    if (cmd.op != shim::Op::kKick && cmd.op != shim::Op::kWatch && cmd.op != shim::Op::kClose) {
-      rep.result = -EBADF;
-      reply(r, c, rep);
-    }
-    return;
-  }
-  const std::uint32_t s = cmd.slot;
-  switch (cmd.op) {
-    case shim::Op::kBind: {
-      stack::Errno err = 0;
-      if (cmd.a != 0 || cmd.b != 0) {
-        auto opts = engine_.options(slot->id);
-        opts->reuse_addr = cmd.a != 0;
-        opts->reuse_port = cmd.b != 0;
-        err = engine_.set_options(slot->id, *opts, now);
-      }
-      if (err == 0) err = engine_.bind(slot->id, ep);
-      rep.result = -err;
-      if (auto name = engine_.getsockname(slot->id)) {
-        rep.ip = name->addr.value;
-        rep.port = name->port;
-      }
-      break;
-    }
-    case shim::Op::kListen:
-      rep.result = -engine_.listen(slot->id, static_cast<int>(cmd.value));
-      if (rep.result == 0) {
-        slot->listener = true;
-        r.region->view().socket(s).state.fetch_or(st::kListening, std::memory_order_release);
-      }
-      break;
-    case shim::Op::kAccept: {
-      if (r.free.empty()) {
-        rep.result = -ENFILE;
-        break;
-      }
-      stack::wire::Endpoint peer;
-      auto id = engine_.accept(slot->id, &peer);
-      auto ready = engine_.readiness(slot->id);
-      if (!ready || (*ready & events::kReadable) == 0) {
-        r.region->view().socket(s).acceptable.fetch_and(~bit(e_), std::memory_order_release);
-      }
-      if (!id) {
-        rep.result = -id.err();
-        break;
-      }
-      ++(static_cast<std::uint32_t>(cmd.a) == e_ ? counters_.accepts_home : counters_.accepts_remote);
-      const std::uint32_t child = *open_slot(r, c, *id);
-      rep.value = child;
-      rep.value2 = r.slots[child].generation;
-      rep.ip = peer.addr.value;
-      rep.port = peer.port;
-      r.region->view().socket(child).state.store(st::kConnected, std::memory_order_release);
-      transfer(r, child, now);  // the peer may have sent (or finished) already
-      break;
-    }
-    case shim::Op::kConnect: {
-      const stack::Errno err = engine_.connect(slot->id, ep, now);
-      rep.result = -err;
-      shim::SocketBlock& b = r.region->view().socket(s);
-      if (err == EINPROGRESS) {
-        b.state.store(st::kConnecting, std::memory_order_release);  // a retry starts afresh
-        b.error.store(0, std::memory_order_relaxed);
-      } else if (err == 0) {
-        b.state.fetch_or(st::kConnected, std::memory_order_release);
-      }
-      if (auto name = engine_.getsockname(slot->id)) {
-        rep.ip = name->addr.value;
-        rep.port = name->port;
-      }
-      break;
-    }
-    case shim::Op::kShutdown: {
-      const bool wr = cmd.a != SHUT_RD;
-      const bool rd = cmd.a != SHUT_WR;
-      shim::SocketBlock& b = r.region->view().socket(s);
-      // Linux's inet_shutdown: a socket past both FINs (TIME-WAIT is the engine's, the
-      // app's socket is closed) is not connected.
-      if (auto info = engine_.info(slot->id);
-          !slot->listener && info && (info->state == stack::tcp::State::kTimeWait ||
-                                      info->state == stack::tcp::State::kClosed)) {
-        rep.result = -ENOTCONN;
-        break;
-      }
-      if (rd) {
-        rep.result = -engine_.shutdown(slot->id, stack::engine::ShutdownHow::kRead, now);
-        if (rep.result == 0) b.state.fetch_or(st::kRxShut, std::memory_order_release);
-      }
-      if (wr && rep.result == 0) {
-        auto ready = engine_.readiness(slot->id);
-        if (slot->listener || !ready) {
-          rep.result = slot->listener ? -ENOTCONN : -EBADF;
-        } else {
-          b.state.fetch_or(st::kTxShut, std::memory_order_release);
-          slot->shut_wr_pending = true;
-          pump_tx(r, s, now);  // sends FIN once what was written is in the engine
-        }
-      }
-      break;
-    }
-    case shim::Op::kSetOption:
-      set_option(r, *slot, cmd, rep, now);
-      if (cmd.flags & shim::kNoReply) return;
-      break;
-    case shim::Op::kGetOption:
-      get_option(r, *slot, cmd, rep);
-      break;
-    case shim::Op::kGetName:
-    case shim::Op::kGetPeer: {
-      auto name = cmd.op == shim::Op::kGetName ? engine_.getsockname(slot->id)
-                                                : engine_.getpeername(slot->id);
-      if (!name) {
-        rep.result = -name.err();
-      } else {
-        rep.ip = name->addr.value;
-        rep.port = name->port;
-      }
-      break;
-    }
-    case shim::Op::kTcpInfo: {
-      auto info = engine_.info(slot->id);
-      if (!info) {
-        rep.result = -info.err();
-        break;
-      }
-      shim::InfoPayload& p = rep.info;
-      // The app's socket is closed once it is in TIME-WAIT (Linux hands that state to a
-      // separate timewait sock), so TCP_INFO says CLOSE.
-      p.state = info->state == stack::tcp::State::kTimeWait ? linux_tcp_state(stack::tcp::State::kClosed)
-                                                            : linux_tcp_state(info->state);
-      p.options = static_cast<std::uint8_t>((info->timestamps ? 1 : 0) | (info->sack ? 2 : 0) |
-                                            (info->snd_wscale || info->rcv_wscale ? 4 : 0));
-      p.snd_wscale = info->snd_wscale;
-      p.rcv_wscale = info->rcv_wscale;
-      p.retransmits = info->retransmits_current;
-      p.rto_us = static_cast<std::uint32_t>(info->rto.count());
-      p.snd_mss = info->snd_mss;
-      p.rcv_mss = info->rcv_mss;
-      p.unacked = info->snd_mss ? info->bytes_in_flight / info->snd_mss : 0;
-      p.rtt_us = static_cast<std::uint32_t>(info->srtt.count());
-      p.rttvar_us = static_cast<std::uint32_t>(info->rttvar.count());
-      p.snd_ssthresh = info->snd_mss ? info->ssthresh_bytes / info->snd_mss : 0;
-      p.snd_cwnd = info->snd_mss ? info->cwnd_bytes / info->snd_mss : 0;
-      p.rcv_space = info->rcv_wnd;
-      p.total_retrans = static_cast<std::uint32_t>(info->total_retransmits);
-      p.advmss = info->rcv_mss;
-      p.bytes_acked = info->bytes_acked;
-      p.bytes_received = info->bytes_received;
-      p.segs_out = static_cast<std::uint32_t>(info->segs_out);
-      p.segs_in = static_cast<std::uint32_t>(info->segs_in);
-      p.notsent_bytes = info->unsent_bytes;
-      p.snd_wnd = info->snd_wnd;
-      break;
-    }
-    case shim::Op::kKick:
-      // Cleared before looking, so data written after this point brings a new kick.
-      r.region->view().socket(s).kick.store(0, std::memory_order_seq_cst);
-      transfer(r, s, now);
-      return;
-    case shim::Op::kWatch:
-      slot->watchers |= bit(c);
-      mark(r, s);  // a first event, so the newcomer looks at the state now
-      return;
-    case shim::Op::kClose:
-      release(r, s, now);
-      return;
-    default:
-      ++counters_.bad_commands;
-      rep.result = -EINVAL;
-      break;
-  }
-  (void)block;
-  reply(r, c, rep);
 }
 
 // --- engine events and the streams ---

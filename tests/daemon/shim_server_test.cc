@@ -260,6 +260,42 @@ TEST_CASE("shim: kChannelGone releases slots never registered and keeps register
   CHECK(rig.shim().open_slots() == 1);
 }
 
+// A forked child writes on an inherited socket, kicks and exits at once: its kick is
+// still in its command ring when the control thread reports its death (which the engine
+// takes before commands). Regression: the kick was dropped with the channel, the data
+// stayed in the stream and the kick flag stayed set, so the parent's writes never
+// kicked again.
+TEST_CASE("shim: a kick queued by a process that died is still carried out", "[daemon][shim]") {
+  Rig rig;
+  rig.channel_up(0);
+  rig.channel_up(1);
+  App parent(rig.region(), 0);
+  App child(rig.region(), 1);
+  const Connection c = establish(rig, parent, 5020);
+  rig.mail(EngineMsg::Kind::kPlaceholder, 0, c.child);
+  rig.round();
+
+  REQUIRE(child.write(c.child, "from-child") == 10);  // data in tx, kKick in the ring
+  rig.region().channel_pending(1).store(1);
+  rig.mail(EngineMsg::Kind::kChannelGone, 1);         // before the engine ran the kick
+  std::string at_a;
+  bool eof = false;
+  int err = 0;
+  REQUIRE(rig.run_until([&] {
+    rig.drain_a(c.client, &at_a, &eof, &err);
+    return at_a.size() >= 10 || err != 0;
+  }));
+  CHECK(at_a == "from-child");
+  CHECK(parent.block(c.child).kick.load() == 0);
+  // The parent's own writes go out as before.
+  REQUIRE(parent.write(c.child, "parent") == 6);
+  REQUIRE(rig.run_until([&] {
+    rig.drain_a(c.client, &at_a, &eof, &err);
+    return at_a.size() >= 16 || err != 0;
+  }));
+  CHECK(at_a == "from-childparent");
+}
+
 // --- untrusted input ---
 
 TEST_CASE("shim: a bad slot or a stale generation gets -EBADF and counts as bad",
