@@ -2,8 +2,8 @@
 # Two utcpd over net_memif (no kernel on the packet path): one role=server at
 # 198.18.1.1, one role=client at 198.18.1.2, each pinging the other (--ping) after
 # resolving it by ARP. Both must answer every echo and count the other's replies; a
-# clean SIGTERM leaves no DPDK runtime files. TCP between them needs a client
-# application on one of them: that comes with libutcp.so (issue 4).
+# clean SIGTERM leaves no DPDK runtime files. TCP between two utcpd over memif, with
+# programs under libutcp.so on both: clients_test.sh.
 # Rules: TESTBED.md (own netns, stop by pid, bounded waits, distinct --file-prefix).
 set -euo pipefail
 

@@ -1,6 +1,6 @@
 // SpscRing: one producer, one consumer, fixed-size entries, in memory shared between
 // utcpd and an application process (DESIGN.md §3 "The channel"). The building block of
-// the command and event queues of issue 4.
+// command, reply and event rings (shim/protocol.h).
 //
 // Why it is shaped like this:
 // - No lock: a process killed at any instruction leaves at worst an entry that was
