@@ -123,11 +123,20 @@ int ioctl(int fd, unsigned long request, ...) {
       if (c == nullptr) return fail(ENETDOWN);
       if (s->listening) return fail(EINVAL);
       watch_if_inherited(*s, *c);
-      // SIOCOUTQ: bytes the engine has not taken yet plus those it sent without an ACK.
+      if (request == FIONREAD) {
+        *static_cast<int*>(arg) = static_cast<int>(s->rx_view(*c).readable());
+        return 0;
+      }
+      // SIOCOUTQ: what the engine has not taken from the stream yet, plus what it holds
+      // unsent (SIOCOUTQNSD stops here) or sent without an ACK. Rare: one round trip.
       const std::uint32_t queued = c->geometry().stream_capacity - s->tx_view(*c).writable();
-      const int n = request == FIONREAD ? static_cast<int>(s->rx_view(*c).readable())
-                                        : static_cast<int>(queued + s->block(*c).unacked.load());
-      *static_cast<int*>(arg) = n;
+      utcp::shim::Command cmd;
+      cmd.op = utcp::shim::Op::kTcpInfo;
+      const utcp::shim::Reply rep = call_owner(*c, *s, cmd);
+      if (rep.result < 0) return fail(-rep.result);
+      std::uint32_t n = queued + rep.info.notsent_bytes;
+      if (request == SIOCOUTQ) n += rep.info.unacked_bytes;
+      *static_cast<int*>(arg) = static_cast<int>(n);
       return 0;
     }
     default:

@@ -1,11 +1,15 @@
 // Shared pieces of the interposers (read ops.h first).
 #include "preload/ops.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
 
 #include "preload/epoll_set.h"
 #include "preload/real.h"
@@ -14,17 +18,6 @@ namespace utcp::preload {
 namespace {
 
 namespace st = shim::state;
-
-// Options the engine acts on; the rest is bookkeeping here (or unsupported).
-bool engine_option(int level, int name) {
-  if (level == SOL_SOCKET) {
-    return name == SO_REUSEADDR || name == SO_KEEPALIVE || name == SO_LINGER ||
-           name == SO_RCVBUF || name == SO_SNDBUF;
-  }
-  return level == IPPROTO_TCP && (name == TCP_NODELAY || name == TCP_CORK ||
-                                  name == TCP_KEEPIDLE || name == TCP_KEEPINTVL ||
-                                  name == TCP_KEEPCNT || name == TCP_MAXSEG);
-}
 
 void replay_options(Client& c, USocket& s, std::uint32_t engine) {
   for (const RecordedOption& o : s.options) {
@@ -62,6 +55,27 @@ void give_back(Client& c, std::uint32_t engine, std::uint32_t slot, std::uint32_
 }
 
 }  // namespace
+
+// Options the engine acts on; the rest is bookkeeping here (or unsupported).
+bool engine_option(int level, int name) {
+  if (level == SOL_SOCKET) {
+    return name == SO_REUSEADDR || name == SO_KEEPALIVE || name == SO_LINGER ||
+           name == SO_RCVBUF || name == SO_SNDBUF;
+  }
+  return level == IPPROTO_TCP && (name == TCP_NODELAY || name == TCP_CORK ||
+                                  name == TCP_KEEPIDLE || name == TCP_KEEPINTVL ||
+                                  name == TCP_KEEPCNT || name == TCP_MAXSEG);
+}
+
+void fill_addr(sockaddr* addr, socklen_t* len, std::uint32_t ip_host, std::uint16_t port_host) {
+  if (addr == nullptr || len == nullptr) return;
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(ip_host);
+  sin.sin_port = htons(port_host);
+  std::memcpy(addr, &sin, std::min<std::size_t>(*len, sizeof sin));
+  *len = sizeof sin;
+}
 
 int make_utcp(int fd, USocket& s, Client& c, bool keep_kernel_half) {
   const std::uint32_t e = c.home_engine();

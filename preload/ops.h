@@ -17,6 +17,12 @@ inline int fail(int err) {
   return -1;
 }
 
+// Options the engine acts on (the rest is bookkeeping in the library, or unsupported).
+bool engine_option(int level, int name);
+// Writes an AF_INET address (host order in) to addr, truncated to *len as the kernel
+// does, and sets *len to the full size. Nothing when either is null.
+void fill_addr(sockaddr* addr, socklen_t* len, std::uint32_t ip_host, std::uint16_t port_host);
+
 // The placeholder replaces the kernel socket at fd; the socket becomes utcp's. With
 // keep_kernel_half the kernel socket lives on hidden (a 0.0.0.0 listener). Replays the
 // recorded options. Returns 0 or -1 with errno.

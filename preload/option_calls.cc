@@ -18,16 +18,6 @@ using namespace utcp::preload;
 
 namespace {
 
-bool is_engine_option(int level, int name) {
-  if (level == SOL_SOCKET) {
-    return name == SO_REUSEADDR || name == SO_KEEPALIVE || name == SO_LINGER ||
-           name == SO_RCVBUF || name == SO_SNDBUF || name == SO_ERROR;
-  }
-  return level == IPPROTO_TCP && (name == TCP_NODELAY || name == TCP_CORK ||
-                                  name == TCP_KEEPIDLE || name == TCP_KEEPINTVL ||
-                                  name == TCP_KEEPCNT || name == TCP_MAXSEG);
-}
-
 bool is_flag_option(int level, int name) {
   return (level == IPPROTO_TCP && (name == TCP_NODELAY || name == TCP_CORK)) ||
          (level == SOL_SOCKET && name == SO_KEEPALIVE);
@@ -63,14 +53,9 @@ int name_of(int fd, sockaddr* addr, socklen_t* len, bool peer) {
   cmd.op = peer ? utcp::shim::Op::kGetPeer : utcp::shim::Op::kGetName;
   const utcp::shim::Reply rep = call_owner(*c, *s, cmd);
   if (rep.result < 0) return fail(-rep.result);
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(rep.ip);
-  sin.sin_port = htons(rep.port);
   // A 0.0.0.0 listener reports 0.0.0.0, as on the kernel.
-  if (!peer && s->listening) sin.sin_addr = s->local.sin_addr;
-  std::memcpy(addr, &sin, std::min<std::size_t>(*len, sizeof sin));
-  *len = sizeof sin;
+  const std::uint32_t ip = !peer && s->listening ? ntohl(s->local.sin_addr.s_addr) : rep.ip;
+  fill_addr(addr, len, ip, rep.port);
   return 0;
 }
 
@@ -148,7 +133,7 @@ int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
     s->options.push_back(o);
     return 0;
   }
-  if (!is_engine_option(level, name)) return fail(ENOPROTOOPT);
+  if (!engine_option(level, name)) return fail(ENOPROTOOPT);
   Client* c = Client::get();
   if (c == nullptr) return fail(ENETDOWN);
   utcp::shim::Command cmd;
@@ -232,7 +217,9 @@ int getsockopt(int fd, int level, int name, void* val, socklen_t* len) {
     *len = n;
     return 0;
   }
-  if (!is_engine_option(level, name)) return fail(ENOPROTOOPT);
+  if (!engine_option(level, name) && !(level == SOL_SOCKET && name == SO_ERROR)) {
+    return fail(ENOPROTOOPT);
+  }
   utcp::shim::Command cmd;
   cmd.op = utcp::shim::Op::kGetOption;
   cmd.a = level;

@@ -37,16 +37,6 @@ bool unspec_any(const sockaddr* addr, socklen_t len) {
   return sin.sin_family == AF_UNSPEC && sin.sin_addr.s_addr == htonl(INADDR_ANY);
 }
 
-void fill_addr(sockaddr* addr, socklen_t* len, std::uint32_t ip_host, std::uint16_t port_host) {
-  if (addr == nullptr || len == nullptr) return;
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(ip_host);
-  sin.sin_port = htons(port_host);
-  std::memcpy(addr, &sin, std::min<std::size_t>(*len, sizeof sin));
-  *len = sizeof sin;
-}
-
 int utcp_bind(Client& c, USocket& s, const sockaddr_in& want) {
   utcp::shim::Command cmd;
   cmd.op = utcp::shim::Op::kBind;

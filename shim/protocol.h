@@ -78,7 +78,6 @@ struct alignas(64) SocketBlock {
   std::atomic<std::uint64_t> acceptable{0};  // engines: bit e = engine e has a connection to accept
   std::atomic<std::uint32_t> rx_blocked{0};  // engine: it waits for room in rx (kick when freed)
   std::atomic<std::uint32_t> kick{0};        // app: a kick command is in flight (coalescing)
-  std::atomic<std::uint32_t> unacked{0};     // engine: bytes sent and not acked (SIOCOUTQ)
 };
 
 // --- rings ---
@@ -143,6 +142,7 @@ struct InfoPayload {
   std::uint32_t segs_out = 0;
   std::uint32_t segs_in = 0;
   std::uint32_t notsent_bytes = 0;
+  std::uint32_t unacked_bytes = 0;  // sent and not acknowledged (SIOCOUTQ)
   std::uint32_t snd_wnd = 0;
 };
 

@@ -238,6 +238,7 @@ void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& c
       p.segs_out = static_cast<std::uint32_t>(info->segs_out);
       p.segs_in = static_cast<std::uint32_t>(info->segs_in);
       p.notsent_bytes = info->unsent_bytes;
+      p.unacked_bytes = info->bytes_in_flight;
       p.snd_wnd = info->snd_wnd;
       break;
     }

@@ -208,7 +208,6 @@ std::optional<std::uint32_t> ShimServer::open_slot(RegionState& r, std::uint32_t
   block.acceptable.store(0, std::memory_order_relaxed);
   block.rx_blocked.store(0, std::memory_order_relaxed);
   block.kick.store(0, std::memory_order_relaxed);
-  block.unacked.store(0, std::memory_order_relaxed);
   block.generation.store(slot.generation, std::memory_order_release);
   by_socket_[id.raw()] = {&r, s};
   ++counters_.sockets_opened;
@@ -293,11 +292,6 @@ void ShimServer::pump_tx(RegionState& r, std::uint32_t s, Instant now) {
     counters_.bytes_from_apps += *sent;
     moved = *sent > 0;
     if (*sent < n) break;
-  }
-  // SIOCOUTQ's other half: what the engine holds that the peer has not acked.
-  if (auto info = engine_.info(slot.id)) {
-    r.region->view().socket(s).unacked.store(info->unsent_bytes + info->bytes_in_flight,
-                                             std::memory_order_relaxed);
   }
   if (slot.shut_wr_pending && tx.readable() == 0) {
     slot.shut_wr_pending = false;

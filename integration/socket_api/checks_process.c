@@ -38,6 +38,16 @@ static void fork_checks(void) {
   res("fork.child_close", "status=%d", child_status(pid));
   echo_check("fork.child_close_parent_echo", fd, "parent");
 
+  /* vfork: the child borrows the parent's memory; its close() must not undo the
+   * parent's socket (old spawn code closes fds between vfork and exec). */
+  pid = vfork();
+  if (pid == 0) {
+    close(fd);
+    _exit(0);
+  }
+  res("fork.vfork_child_close", "status=%d", child_status(pid));
+  echo_check("fork.vfork_child_close_parent_echo", fd, "vparent");
+
   /* The child writes on the inherited socket; the echo comes back to the parent. */
   pid = fork();
   if (pid == 0) {
