@@ -40,6 +40,7 @@ def parse_args():
     p.add_argument("--pairs", type=int, help="A/B pairs per scenario (default 5; quick 3)")
     p.add_argument("--duration", type=int, help="seconds per run (default 5; quick 1)")
     p.add_argument("--build", default=os.path.join(SRC, "build/release"))
+    p.add_argument("--utcpd-flags", default="", help="extra utcpd flags, e.g. '--poll busy'")
     p.add_argument("--out", help="results directory (default bench/results/<date>[-quick])")
     a = p.parse_args()
     a.pairs = a.pairs or (3 if a.quick else 5)
@@ -180,7 +181,7 @@ def main():
           f"pairs x 2 sides x {args.duration} s -> {args.out}", flush=True)
     progress = Progress(total)
     for name in args.wire_list:
-        wire = ab_wires.WIRES[name](args.build, args.out)
+        wire = ab_wires.WIRES[name](args.build, args.out, args.utcpd_flags.split())
         try:
             wire.setup()
             print(f"[ab] wire {name}: {wire.desc}", flush=True)

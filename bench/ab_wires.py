@@ -58,8 +58,9 @@ def utcpd_counters(proc):
 class Wire:
     name = desc = ""
 
-    def __init__(self, build, out):
+    def __init__(self, build, out, utcpd_flags=()):
         self.build = build
+        self.utcpd_flags = list(utcpd_flags)
         self.lib = os.path.join(build, "preload/libutcp.so")
         self.utcpd = os.path.join(build, "daemon/utcpd")
         self.work = os.path.join(out, "logs", self.name)
@@ -77,7 +78,7 @@ class Wire:
         return name
 
     def start_utcpd(self, name, ns, flags):
-        proc = Proc(name, in_netns(ns, [self.utcpd] + flags), self.work)
+        proc = Proc(name, in_netns(ns, [self.utcpd] + flags + self.utcpd_flags), self.work)
         self.daemons.append(proc)
         proc.wait_for_line("ready", 20)
         return proc

@@ -27,6 +27,7 @@ struct Interest {
   bool utcp = false;      // false: still a kernel socket, the kernel set watches it
   bool exclusive = false; // EPOLLEXCLUSIVE: Linux refuses any MOD of it
   std::uint32_t slot = 0;
+  std::uint64_t registration = 0;  // which ADD this is: see Instance::ready
 };
 
 // Nesting: when this instance's fd is added to another epoll set, its `nest_fd` (an
@@ -42,7 +43,11 @@ struct Instance {
   std::mutex mu;
   std::unordered_map<int, Interest> items;  // TCP sockets by fd
   std::unordered_map<std::uint32_t, std::vector<int>> by_slot;
-  std::deque<int> ready;
+  // Candidates as (fd, registration): an fd deleted and added again (a program that
+  // closes a connection and opens the next under the same number) may still have an
+  // entry of its old registration here, which must not report the new one twice.
+  std::deque<std::pair<int, std::uint64_t>> ready;
+  std::uint64_t registrations = 0;
 
   // Keeps nest_fd's readability equal to "has candidates" (called with mu held).
   void update_nest() {
@@ -60,7 +65,7 @@ struct Instance {
   void queue(int fd, Interest& it) {
     if (it.queued || it.disabled || !it.utcp) return;
     it.queued = true;
-    ready.push_back(fd);
+    ready.emplace_back(fd, it.registration);
   }
   void unindex(int fd, const Interest& it) {
     if (!it.utcp) return;
@@ -101,10 +106,10 @@ int collect(Instance& inst, Client& c, epoll_event* out, int max) {
   std::lock_guard<std::mutex> lock(inst.mu);
   int n = 0;
   for (std::size_t k = inst.ready.size(); k > 0 && n < max; --k) {
-    const int fd = inst.ready.front();
+    const auto [fd, registration] = inst.ready.front();
     inst.ready.pop_front();
     auto it = inst.items.find(fd);
-    if (it == inst.items.end()) continue;
+    if (it == inst.items.end() || it->second.registration != registration) continue;
     Interest& item = it->second;
     item.queued = false;
     if (item.disabled || !item.utcp) continue;
@@ -296,7 +301,7 @@ int epoll_ctl(int epfd, int op, int fd, epoll_event* ev) {
         if (r.epoll_ctl(epfd, op, kfd, ev) != 0) return -1;
       }
       Interest item{s, ev->events, ev->data, false, false, utcp_mode,
-                    (ev->events & EPOLLEXCLUSIVE) != 0, s->slot};
+                    (ev->events & EPOLLEXCLUSIVE) != 0, s->slot, ++inst->registrations};
       auto& placed = inst->items[fd] = item;
       if (utcp_mode) inst->by_slot[s->slot].push_back(fd);
       inst->queue(fd, placed);

@@ -103,11 +103,14 @@ ssize_t utcp_recv(USocket& s, Client& c, const iovec* iov, int n, int flags, boo
   std::size_t got = 0;
   for (;;) {
     watch_if_inherited(s, c);
+    // The state first: the engine writes the last bytes before it sets kRxEof (release),
+    // so a copy after an acquire of kRxEof sees them all. Loaded after the copy, an EOF
+    // that came in between would be reported while its data sat unread in the stream.
+    const std::uint32_t state = s.block(c).state.load(std::memory_order_acquire);
     utcp::shim::ByteStream rx = s.rx_view(c);
     const std::size_t k = copy_out(rx, iov, n, got, peek);
     if (k > 0 && !peek) after_read(s, c);
     got += k;
-    const std::uint32_t state = s.block(c).state.load(std::memory_order_acquire);
     if (want == 0 && (rx.readable() > 0 || (state & (st::kRxEof | st::kRxShut)))) return 0;
     if (got > 0 && (got == want || !(flags & MSG_WAITALL) || peek || dontwait)) {
       return static_cast<ssize_t>(got);

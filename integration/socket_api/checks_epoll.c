@@ -242,6 +242,25 @@ static void epoll_listener_checks(void) {
   close(l);
 }
 
+/* A connection closed and the next opened under the same fd number, while the first
+ * was still a level-triggered candidate (wrk does this with Connection: close): one
+ * event per wait, not one per registration the fd ever had. */
+static void epoll_reused_fd_checks(void) {
+  int ep = epoll_create1(0), fd = connect_peer(PORT_ECHO);
+  if (fd < 0) return;
+  add(ep, fd, EPOLLOUT);
+  struct epoll_event out[4];
+  res("epoll.reuse_first", "n=%d", epoll_wait(ep, out, 4, WAIT_MS));
+  epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+  close(fd);
+  int again = connect_peer(PORT_ECHO);
+  res("epoll.reuse_same_number", "%s", again == fd ? "yes" : "no");
+  add(ep, again, EPOLLOUT);
+  res("epoll.reuse_once_per_wait", "n=%d", epoll_wait(ep, out, 4, WAIT_MS));
+  close(again);
+  close(ep);
+}
+
 void checks_epoll(void) {
   epoll_create_checks();
   epoll_ctl_checks();
@@ -249,4 +268,5 @@ void checks_epoll(void) {
   epoll_hup_checks();
   epoll_mixed_checks();
   epoll_listener_checks();
+  epoll_reused_fd_checks();
 }
