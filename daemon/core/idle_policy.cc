@@ -9,7 +9,7 @@ namespace utcp::daemon {
 bool IdlePolicy::after_round(std::size_t work) {
   if (work > 0) {
     idle_rounds_ = 0;
-    poll_sleep_ms_ = cfg_.poll_sleep_min_ms;
+    poll_sleep_us_ = cfg_.poll_sleep_min_us;
     return false;
   }
   if (cfg_.busy_poll || ++idle_rounds_ < cfg_.spin_rounds) return false;
@@ -17,17 +17,14 @@ bool IdlePolicy::after_round(std::size_t work) {
   return true;
 }
 
-int IdlePolicy::sleep_timeout_ms(stack::Instant now, stack::Instant deadline) {
-  // An int of ms holds ~24 days; a deadline further out is the same as none.
-  constexpr std::int64_t kMaxMs = 24LL * 24 * 3600 * 1000;
-  int timeout = -1;
+std::int64_t IdlePolicy::sleep_timeout_us(stack::Instant now, stack::Instant deadline) {
+  std::int64_t timeout = -1;
   if (deadline != stack::kNever) {
-    const std::int64_t us = std::max<std::int64_t>(stack::to_us(deadline) - stack::to_us(now), 0);
-    timeout = static_cast<int>(std::min((us + 999) / 1000, kMaxMs));
+    timeout = std::max<std::int64_t>(stack::to_us(deadline) - stack::to_us(now), 0);
   }
   if (!cfg_.rx_interrupts) {
-    timeout = timeout < 0 ? poll_sleep_ms_ : std::min(timeout, poll_sleep_ms_);
-    poll_sleep_ms_ = std::min(poll_sleep_ms_ * 2, cfg_.poll_sleep_max_ms);
+    timeout = timeout < 0 ? poll_sleep_us_ : std::min(timeout, poll_sleep_us_);
+    poll_sleep_us_ = std::min(poll_sleep_us_ * 2, cfg_.poll_sleep_max_us);
   }
   return timeout;
 }

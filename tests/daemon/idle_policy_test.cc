@@ -23,23 +23,22 @@ TEST_CASE("busy polling never sleeps") {
   for (int i = 0; i < 100; ++i) CHECK_FALSE(p.after_round(0));
 }
 
-TEST_CASE("the timeout reaches the next deadline, rounded up") {
+TEST_CASE("the timeout reaches the next deadline, never earlier") {
   IdlePolicy p({});
-  CHECK(p.sleep_timeout_ms(instant_from_us(1000), kNever) == -1);
-  CHECK(p.sleep_timeout_ms(instant_from_us(1000), instant_from_us(1001)) == 1);
-  CHECK(p.sleep_timeout_ms(instant_from_us(1000), instant_from_us(3000)) == 2);
-  CHECK(p.sleep_timeout_ms(instant_from_us(5000), instant_from_us(3000)) == 0);
+  CHECK(p.sleep_timeout_us(instant_from_us(1000), kNever) == -1);
+  CHECK(p.sleep_timeout_us(instant_from_us(1000), instant_from_us(1001)) == 1);
+  CHECK(p.sleep_timeout_us(instant_from_us(1000), instant_from_us(3000)) == 2000);
+  CHECK(p.sleep_timeout_us(instant_from_us(5000), instant_from_us(3000)) == 0);
 }
 
 TEST_CASE("without RX interrupts the sleep is bounded and backs off") {
-  IdlePolicy p({.rx_interrupts = false, .poll_sleep_min_ms = 1, .poll_sleep_max_ms = 8});
+  IdlePolicy p({.rx_interrupts = false, .poll_sleep_min_us = 20, .poll_sleep_max_us = 8000});
   const auto now = instant_from_us(0);
-  CHECK(p.sleep_timeout_ms(now, kNever) == 1);
-  CHECK(p.sleep_timeout_ms(now, kNever) == 2);
-  CHECK(p.sleep_timeout_ms(now, kNever) == 4);
-  CHECK(p.sleep_timeout_ms(now, kNever) == 8);
-  CHECK(p.sleep_timeout_ms(now, kNever) == 8);
-  CHECK(p.sleep_timeout_ms(now, instant_from_us(3000)) == 3);
-  p.after_round(1);
-  CHECK(p.sleep_timeout_ms(now, kNever) == 1);
+  std::int64_t expect = 20;
+  for (int i = 0; i < 9; ++i, expect *= 2) CHECK(p.sleep_timeout_us(now, kNever) == expect);
+  CHECK(p.sleep_timeout_us(now, kNever) == 8000);  // 10240 capped
+  CHECK(p.sleep_timeout_us(now, kNever) == 8000);
+  CHECK(p.sleep_timeout_us(now, instant_from_us(3000)) == 3000);
+  p.after_round(1);  // work: short sleeps again
+  CHECK(p.sleep_timeout_us(now, kNever) == 20);
 }
