@@ -26,7 +26,7 @@ std::uint64_t bit(std::uint32_t c) { return std::uint64_t{1} << c; }
 
 ShimServer::ShimServer(stack::engine::Engine& engine, std::uint32_t engine_index, OtherEvents other)
     : engine_(engine), e_(engine_index), other_(std::move(other)), events_(kEventBatch),
-      scratch_(kScratch) {}
+      scratch_(kScratch), commands_(kCommandBurst) {}
 
 ShimServer::~ShimServer() = default;
 
@@ -91,10 +91,9 @@ void ShimServer::channel_gone(RegionState& r, std::uint32_t c, Instant now) {
   // its socket lives on in another process, whose writes would otherwise wait for a
   // kick flag nobody clears), a close, an option.
   if (r.commands[c] && (r.live & bit(c))) {
-    shim::Command cmds[kCommandBurst];
-    for (std::size_t n; (n = r.commands[c]->pop_burst(cmds)) > 0;) {
+    for (std::size_t n; (n = r.commands[c]->pop_burst(commands_)) > 0;) {
       for (std::size_t i = 0; i < n; ++i) {
-        const shim::Command& cmd = cmds[i];
+        const shim::Command& cmd = commands_[i];
         const bool no_reply = cmd.op == shim::Op::kKick || cmd.op == shim::Op::kClose ||
                               (cmd.op == shim::Op::kSetOption && (cmd.flags & shim::kNoReply));
         if (no_reply) execute(r, c, cmd, now);
@@ -167,8 +166,9 @@ void ShimServer::forget_finished_regions() {
 void ShimServer::serve_channel(RegionState& r, std::uint32_t c, Instant now) {
   auto& ring = r.commands[c];
   if (!ring) return;
-  shim::Command cmds[kCommandBurst];
-  const std::size_t n = ring->pop_burst(cmds);
+  // commands_ is reused: a local array of Commands (64 B each, with default member
+  // initializers) was zeroed for every live channel on every round.
+  const std::size_t n = ring->pop_burst(commands_);
   if (ring->poisoned()) {
     // The app broke its own channel; it is detached here (its process keeps its
     // control socket, whose death will clean up the rest).
@@ -176,7 +176,7 @@ void ShimServer::serve_channel(RegionState& r, std::uint32_t c, Instant now) {
     r.live &= ~bit(c);
     return;
   }
-  for (std::size_t i = 0; i < n; ++i) execute(r, c, cmds[i], now);
+  for (std::size_t i = 0; i < n; ++i) execute(r, c, commands_[i], now);
   work_ += n;
 }
 

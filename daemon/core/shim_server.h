@@ -170,6 +170,7 @@ class ShimServer {
   std::unordered_map<std::uint64_t, std::pair<RegionState*, std::uint32_t>> by_socket_;
   std::vector<stack::engine::SocketEvent> events_;
   std::vector<std::uint8_t> scratch_;
+  std::vector<shim::Command> commands_;  // one channel's burst
   std::size_t work_ = 0;
   ShimCounters counters_;
 };
