@@ -43,12 +43,18 @@ class Server:
         self.proc.stop()
 
 
-def wait_http(ep, url, proc):
-    """Up once the server answers 200 through the endpoint's client stack."""
+def wait_http(ep, url, proc, got):
+    """Up once the server answers 200 through the endpoint's client stack, with the
+    file's exact bytes (written to `got`)."""
     for _ in range(100):
-        r = sh(*in_netns(ep.client_ns, ["curl", "-s", "-m", "1", "-o", "/dev/null", "-w",
+        r = sh(*in_netns(ep.client_ns, ["curl", "-s", "-m", "1", "-o", got, "-w",
                                         "%{http_code}", url], ep.client_env), check=False)
         if r == "200":
+            with open(got, "rb") as a, open(os.path.join(www(), "1k.bin"), "rb") as b:
+                if a.read() != b.read():
+                    raise BenchError(f"{proc.name}: {url} answered other bytes than the file")
+            print(f"[ab] {ep.side:6} {url}: {proc.name.split('-')[0]} answered the file's bytes"
+                  + (" through utcp" if ep.side == "utcp" else ""), flush=True)
             return
         if not proc.alive():
             break
@@ -104,7 +110,7 @@ class Http:
         proc = Proc(f"{self.server}-{self.name}-{ep.side}", in_netns(ep.server_ns, argv, ep.server_env), d)
         server = Server(proc, self.server == "nginx")
         try:
-            wait_http(ep, self.url(ep), proc)
+            wait_http(ep, self.url(ep), proc, os.path.join(d, "probe.bin"))
         except BenchError:
             server.stop()
             raise

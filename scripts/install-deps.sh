@@ -13,6 +13,7 @@ packages=(
   wrk apache2-utils                              # integration tests and benchmarks: wrk, ab
   nftables ethtool                               # integration tests: loss; veth offloads
   nginx lighttpd                                 # libutcp.so acceptance: real servers
+  gnuplot-nox                                    # benchmarks: the A/B plots
 )
 
 missing=()
