@@ -195,11 +195,13 @@ def main():
             wire.teardown()
     save()
     rc = subprocess.run([sys.executable, os.path.join(SRC, "bench/report.py"), args.out]).returncode
-    latest = os.path.join(os.path.dirname(args.out), "latest")
-    if os.path.islink(latest) or not os.path.exists(latest):
+    results = os.path.join(SRC, "bench/results")
+    if os.path.dirname(args.out) == results:  # bench/results/latest: the newest run
+        latest = os.path.join(results, "latest")
         if os.path.islink(latest):
             os.unlink(latest)
-        os.symlink(os.path.basename(args.out), latest)
+        if not os.path.exists(latest):
+            os.symlink(os.path.basename(args.out), latest)
     failed = [r for r in runs if r.get("failed")]
     print(f"[ab] {len(runs) - len(failed)} runs, {len(failed)} failed; results in {args.out}", flush=True)
     sys.exit(1 if failed or rc else 0)
