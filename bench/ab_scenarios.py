@@ -96,6 +96,8 @@ class Http:
 
     def __init__(self, name, server, workers, close, desc):
         self.name, self.server, self.workers, self.close, self.desc = name, server, workers, close, desc
+        # A port per scenario (its place in SCENARIOS, built in order below): a server
+        # never binds where the previous one's connections may still be in TIME-WAIT.
         self.port = 8000 + len(SCENARIOS)
 
     def start_server(self, ep, work):
@@ -174,7 +176,7 @@ class Msgload:
     def __init__(self, name, mode, conns, desc, size=64):
         self.name, self.mode, self.conns, self.desc, self.size = name, mode, conns, desc, size
         self.unit = "byte" if mode == "bulk" else "req"
-        self.port = 8000 + len(SCENARIOS)
+        self.port = 8000 + len(SCENARIOS)  # as Http's
 
     def start_server(self, ep, work):
         d = os.path.join(work, f"{self.name}-{ep.side}")

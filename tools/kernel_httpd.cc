@@ -1,5 +1,5 @@
-// utcp-kernel-httpd ADDR PORT: the kernel-socket twin of utcpd's --http service, the
-// kernel side of the HTTP A/B (bench/http_ab.sh). It answers with the same parser and
+// utcp-kernel-httpd ADDR PORT: the kernel-socket twin of utcpd's --http service, for
+// comparing that responder with the kernel by hand (docs/utcpd.md). It answers with the same parser and
 // the same bytes (daemon/core/http.h) and mirrors daemon/core/services.cc's serve loop
 // (flush, then read; close once out is sent after "close", an error status or EOF), so
 // the A/B compares TCP stacks, not servers. One thread, one epoll, no globals: signals
