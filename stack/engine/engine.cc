@@ -133,6 +133,10 @@ void Engine::install_connection(std::uint32_t index, tcp::ConnectionPtr conn) {
   settle(index);
 }
 
+tcp::Initial Engine::initial(const wire::FourTuple& tuple) const {
+  return {isn_.isn(tuple, now_), isn_.timestamp_offset(tuple.local.addr, tuple.remote.addr)};
+}
+
 void Engine::settle(std::uint32_t index) {
   Socket& s = sockets_.at(index);
   if (s.kind != SocketKind::kConnection) {

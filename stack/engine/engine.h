@@ -101,6 +101,7 @@ class Engine final : private tcp::SegmentSink {
   std::size_t fire_timers(Instant now);
   void on_connection_timer(std::uint32_t index, Instant now);
   void install_connection(std::uint32_t index, tcp::ConnectionPtr conn);
+  tcp::Initial initial(const wire::FourTuple& tuple) const;
   void settle(std::uint32_t index);
   void rearm(Socket& s);
   void promote_child(std::uint32_t index);

@@ -79,14 +79,14 @@ void Engine::listen_syn(std::uint32_t listener, const wire::FourTuple& tuple,
   if (!slot) {
     return;
   }
-  SeqNum iss = isn_.isn(tuple, now_);
-  if (iss_floor_valid && iss <= iss_floor) {
-    iss = iss_floor;
+  tcp::Initial init = initial(tuple);
+  if (iss_floor_valid && init.iss <= iss_floor) {
+    init.iss = iss_floor;
   }
   sockets_.at(*slot).parent = listener;
   l.syn_added();
   const SocketOptions& opts = sockets_.at(*slot).options;
-  install_connection(*slot, tcp::Connection::accept_syn(ctx_, opts.tcp, tuple, syn, iss, now_));
+  install_connection(*slot, tcp::Connection::accept_syn(ctx_, opts.tcp, tuple, syn, init, now_));
 }
 
 void Engine::send_cookie_syn_ack(const Socket& listener, const wire::FourTuple& tuple,
@@ -99,7 +99,9 @@ void Engine::send_cookie_syn_ack(const Socket& listener, const wire::FourTuple& 
     offered.options.sack_permitted = false;
   }
   const SeqNum iss = cookies_.make(tuple, syn.seq, syn.options.mss.value_or(536), now_);
-  std::uint32_t tsval = tcp::timestamp_clock(now_);
+  // The offset the connection will use if the cookie comes back (listen_ack).
+  std::uint32_t tsval = tcp::timestamp_clock(now_) +
+                        isn_.timestamp_offset(tuple.local.addr, tuple.remote.addr);
   if (offered.options.timestamps && tcp_cfg_.timestamps) {
     const bool sack = offered.options.sack_permitted && tcp_cfg_.sack;
     const std::int8_t wscale =
@@ -157,8 +159,9 @@ void Engine::listen_ack(std::uint32_t listener, const wire::FourTuple& tuple,
   sockets_.at(*slot).parent = listener;
   l.syn_added();  // settle() promotes it straight away: the handshake is complete
   const SocketOptions& opts = sockets_.at(*slot).options;
+  const tcp::Initial init{cookie, isn_.timestamp_offset(tuple.local.addr, tuple.remote.addr)};
   install_connection(*slot, tcp::Connection::from_cookie(ctx_, opts.tcp, tuple, seg, payload,
-                                                         cookie, peer, now_));
+                                                         init, peer, now_));
 }
 
 std::optional<std::uint32_t> Engine::new_connection_slot(const wire::FourTuple& tuple,

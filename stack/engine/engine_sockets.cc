@@ -212,8 +212,8 @@ Errno Engine::connect(SocketId id, wire::Endpoint remote, Instant now) {
   s->local = tuple.local;
   s->remote = remote;
   s->in_flow_table = true;
-  install_connection(id.index, tcp::Connection::connect(ctx_, s->options.tcp, tuple,
-                                                        isn_.isn(tuple, now), now));
+  install_connection(id.index,
+                     tcp::Connection::connect(ctx_, s->options.tcp, tuple, initial(tuple), now));
   sync_gauges();
   return EINPROGRESS;
 }

@@ -15,6 +15,12 @@ SeqNum IsnGenerator::isn(const wire::FourTuple& tuple, Instant now) const {
   return SeqNum(m + f);
 }
 
+std::uint32_t IsnGenerator::timestamp_offset(wire::Ipv4Addr local,
+                                            wire::Ipv4Addr remote) const {
+  return static_cast<std::uint32_t>(
+      HashInput(HashDomain::kTsOffset).u32(local.value).u32(remote.value).hash(secret_));
+}
+
 // RFC 6056 §3.3.3: "offset = F(local_IP, remote_IP, remote_port, secret_key)".
 std::uint16_t ephemeral_port_offset(const Secret& secret, wire::Ipv4Addr local,
                                     wire::Endpoint remote) {

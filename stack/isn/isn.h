@@ -20,6 +20,11 @@ class IsnGenerator {
  public:
   explicit IsnGenerator(const Secret& secret) : secret_(secret) {}
   SeqNum isn(const wire::FourTuple& tuple, Instant now) const;
+  // RFC 7323 §5.4: the TSval offset, F(localip, remoteip, secretkey) like Linux's
+  // secure_tcp_ts_off. Ports are left out on purpose: every connection between two
+  // hosts shares one timestamp clock, so a new connection on a tuple still in
+  // TIME-WAIT at the peer sends TSvals newer than the old one's (RFC 6191 §2).
+  std::uint32_t timestamp_offset(wire::Ipv4Addr local, wire::Ipv4Addr remote) const;
 
  private:
   Secret secret_;

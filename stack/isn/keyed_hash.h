@@ -18,6 +18,7 @@ enum class HashDomain : std::uint8_t {
   kCookieBase = 3,
   kCookieClass = 4,
   kReusePort = 5,  // which listener of a SO_REUSEPORT group gets a flow
+  kTsOffset = 6,
 };
 
 // A fixed-size buffer filled front to back; no allocation.

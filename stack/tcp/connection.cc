@@ -15,9 +15,6 @@ namespace {
 constexpr std::uint32_t kTimestampOverhead = 12;  // RFC 7323 §3: 10 bytes + 2 NOPs
 constexpr std::uint32_t kMinSndMss = 64;
 constexpr std::uint32_t kIpTcpHeaders = 40;
-// RFC 7323 §5.4: the ISN is already a keyed hash, so a multiple of it makes an
-// offset no outsider can predict from our clock.
-constexpr std::uint32_t kTsOffsetMultiplier = 0x9e3779b1u;
 }  // namespace
 
 const char* to_string(State s) {
@@ -51,31 +48,33 @@ PeerOffer peer_offer_from(const wire::TcpRepr& syn) {
 // --- creation ---
 
 ConnectionPtr Connection::connect(const ConnectionContext& ctx, const SocketOptions& opts,
-                                  const wire::FourTuple& tuple, SeqNum iss, Instant now) {
-  auto c = std::make_unique<TcpConnection>(ctx, opts, tuple, iss, now);
+                                  const wire::FourTuple& tuple, const Initial& init,
+                                  Instant now) {
+  auto c = std::make_unique<TcpConnection>(ctx, opts, tuple, init, now);
   c->start_active(now);
   return c;
 }
 
 ConnectionPtr Connection::accept_syn(const ConnectionContext& ctx, const SocketOptions& opts,
                                      const wire::FourTuple& tuple, const wire::TcpRepr& syn,
-                                     SeqNum iss, Instant now) {
-  auto c = std::make_unique<TcpConnection>(ctx, opts, tuple, iss, now);
+                                     const Initial& init, Instant now) {
+  auto c = std::make_unique<TcpConnection>(ctx, opts, tuple, init, now);
   c->start_passive(syn, now);
   return c;
 }
 
 ConnectionPtr Connection::from_cookie(const ConnectionContext& ctx, const SocketOptions& opts,
                                       const wire::FourTuple& tuple, const wire::TcpRepr& ack,
-                                      std::span<const std::uint8_t> payload, SeqNum iss,
+                                      std::span<const std::uint8_t> payload,
+                                      const Initial& init,
                                       const CookieOptions& peer, Instant now) {
-  auto c = std::make_unique<TcpConnection>(ctx, opts, tuple, iss, now);
+  auto c = std::make_unique<TcpConnection>(ctx, opts, tuple, init, now);
   c->start_from_cookie(ack, payload, peer, now);
   return c;
 }
 
 TcpConnection::TcpConnection(const ConnectionContext& ctx, const SocketOptions& opts,
-                             const wire::FourTuple& tuple, SeqNum iss, Instant now)
+                             const wire::FourTuple& tuple, const Initial& init, Instant now)
     : ctx_(ctx),
       cfg_(*ctx.cfg),
       opts_(opts),
@@ -83,14 +82,14 @@ TcpConnection::TcpConnection(const ConnectionContext& ctx, const SocketOptions& 
       reassembly_(ctx.cfg->max_ooo_ranges),
       scoreboard_(sack::Scoreboard::kDefaultMaxRanges),
       rtt_(ctx.cfg->initial_rto, ctx.cfg->min_rto, ctx.cfg->max_rto) {
-  tcb_.iss = iss;
-  tcb_.snd_una = iss;
-  tcb_.snd_nxt = iss;
-  tcb_.snd_max = iss;
+  tcb_.iss = init.iss;
+  tcb_.snd_una = init.iss;
+  tcb_.snd_nxt = init.iss;
+  tcb_.snd_max = init.iss;
   tcb_.rcv_mss = advertised_mss(cfg_, opts_);
   tcb_.rcv_mss_seen = std::min<std::uint32_t>(tcb_.rcv_mss, 536);
   tcb_.rcv_wscale = cfg_.window_scaling ? receive_window_scale(receive_buffer_size()) : 0;
-  tcb_.ts_offset = iss.raw() * kTsOffsetMultiplier;
+  tcb_.ts_offset = init.ts_offset;
   tcb_.snd_mss = std::min<std::uint32_t>(tcb_.rcv_mss, 536);
   rcv_buf_.reset(receive_buffer_size());
   snd_buf_.reset(send_buffer_size());
@@ -140,10 +139,9 @@ void TcpConnection::start_from_cookie(const wire::TcpRepr& ack,
     offer.timestamps = ack.options.timestamps;
   }
   negotiate(offer);
-  // The cookie SYN-ACK carried TSval = timestamp_clock() with option bits in its low
-  // bits, never ahead of the clock (isn::SynCookies). A zero offset keeps our later
-  // TSvals >= that one, so the peer's PAWS check (RFC 7323 §5.3) accepts them.
-  tcb_.ts_offset = 0;
+  // The cookie SYN-ACK carried TSval = timestamp_clock() + ts_offset with option bits
+  // in its low bits, never ahead of that sum (isn::SynCookies). The same offset keeps
+  // our later TSvals >= that one, so the peer's PAWS check (RFC 7323 §5.3) accepts them.
   if (tcb_.ts_ok) {
     tcb_.ts_recent = ack.options.timestamps->tsval;
     tcb_.ts_recent_age = now;

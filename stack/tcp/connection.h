@@ -95,6 +95,15 @@ struct ConnectionContext {
   TcpCounters* counters = nullptr;
 };
 
+// What the engine derives from its secret for a new connection: the ISN (RFC 6528,
+// per tuple) and the TSval offset (RFC 7323 §5.4). The offset is per pair of hosts,
+// not per tuple, so that successive connections on one tuple send growing TSvals and
+// a peer in TIME-WAIT accepts the new SYN (RFC 6191) instead of failing PAWS.
+struct Initial {
+  SeqNum iss;
+  std::uint32_t ts_offset = 0;
+};
+
 class Connection;
 using ConnectionPtr = std::unique_ptr<Connection>;
 
@@ -102,19 +111,21 @@ class Connection {
  public:
   virtual ~Connection() = default;
 
-  // --- creation (the engine picks the tuple and the ISN, RFC 6528) ---
+  // --- creation (the engine picks the tuple, the ISN and the TSval offset) ---
   // Active open: sends SYN; state SYN-SENT.
   static ConnectionPtr connect(const ConnectionContext& ctx, const SocketOptions& opts,
-                               const wire::FourTuple& tuple, SeqNum iss, Instant now);
+                               const wire::FourTuple& tuple, const Initial& init,
+                               Instant now);
   // Passive open from a listener's SYN: sends SYN-ACK; state SYN-RECEIVED.
   static ConnectionPtr accept_syn(const ConnectionContext& ctx, const SocketOptions& opts,
                                   const wire::FourTuple& tuple, const wire::TcpRepr& syn,
-                                  SeqNum iss, Instant now);
+                                  const Initial& init, Instant now);
   // The final ACK of a handshake whose SYN-ACK carried a cookie; state ESTABLISHED.
-  // iss is the cookie (ack - 1), irs = ack segment's seq - 1.
+  // init.iss is the cookie (ack - 1), irs = ack segment's seq - 1; init.ts_offset is
+  // the one the cookie SYN-ACK's TSval was sent with.
   static ConnectionPtr from_cookie(const ConnectionContext& ctx, const SocketOptions& opts,
                                    const wire::FourTuple& tuple, const wire::TcpRepr& ack,
-                                   std::span<const std::uint8_t> payload, SeqNum iss,
+                                   std::span<const std::uint8_t> payload, const Initial& init,
                                    const CookieOptions& peer, Instant now);
 
   // --- from the network (RFC 9293 §3.10.7 SEGMENT ARRIVES) ---

@@ -33,7 +33,7 @@ PeerOffer peer_offer_from(const wire::TcpRepr& syn);
 class TcpConnection final : public Connection {
  public:
   TcpConnection(const ConnectionContext& ctx, const SocketOptions& opts,
-                const wire::FourTuple& tuple, SeqNum iss, Instant now);
+                const wire::FourTuple& tuple, const Initial& init, Instant now);
 
   void start_active(Instant now);
   void start_passive(const wire::TcpRepr& syn, Instant now);

@@ -244,13 +244,18 @@ bool TcpConnection::time_wait_accepts_syn(const wire::TcpRepr& syn) const {
   if (state_ != State::kTimeWait) {
     return false;
   }
-  if (tcb_.ts_ok && syn.options.timestamps) {
-    // RFC 6191 §2: a SYN whose TSval is newer than TS.Recent cannot be an old duplicate.
-    return static_cast<std::int32_t>(syn.options.timestamps->tsval - tcb_.ts_recent) > 0;
-  }
   // RFC 1122 §4.2.2.13: "... if its initial sequence number for the new incarnation
   // is larger than the largest sequence number it used on the previous connection".
-  return syn.seq > tcb_.rcv_nxt;
+  const bool newer_seq = syn.seq > tcb_.rcv_nxt;
+  if (tcb_.ts_ok && syn.options.timestamps) {
+    // RFC 6191 §2: a SYN whose TSval is newer than TS.Recent cannot be an old duplicate.
+    // An equal TSval (both connections within one clock tick) falls back to the
+    // sequence number test, as Linux's tcp_timewait_state_process does; an older one
+    // fails PAWS.
+    const auto age = static_cast<std::int32_t>(syn.options.timestamps->tsval - tcb_.ts_recent);
+    return age > 0 || (age == 0 && newer_seq);
+  }
+  return newer_seq;
 }
 
 }  // namespace utcp::stack::tcp

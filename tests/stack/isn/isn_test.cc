@@ -1,5 +1,5 @@
-// RFC 6528 §3 ISNs and RFC 6056 §3.3.3 port offsets: keyed on every tuple field,
-// advancing with the 4-us clock, and unbiased bit by bit.
+// RFC 6528 §3 ISNs, RFC 7323 §5.4 TSval offsets and RFC 6056 §3.3.3 port offsets: keyed
+// on their fields and the secret; ISNs advance with the 4-us clock, unbiased bit by bit.
 #include <catch2/catch.hpp>
 
 #include <array>
@@ -87,4 +87,19 @@ TEST_CASE("ephemeral_port_offset depends on the destination and the secret", "[i
   isn::Secret other = kSecret;
   other[15] ^= 0x80;
   CHECK(isn::ephemeral_port_offset(other, local, remote) != base);
+}
+
+TEST_CASE("timestamp_offset depends on the two addresses and the secret, not the ports",
+          "[isn]") {
+  const isn::IsnGenerator gen(kSecret);
+  const Ipv4Addr local = kTuple.local.addr;
+  const Ipv4Addr remote = kTuple.remote.addr;
+  const std::uint32_t base = gen.timestamp_offset(local, remote);
+  CHECK(gen.timestamp_offset(local, remote) == base);
+  CHECK(gen.timestamp_offset(Ipv4Addr{local.value + 1}, remote) != base);
+  CHECK(gen.timestamp_offset(local, Ipv4Addr{remote.value + 1}) != base);
+  CHECK(gen.timestamp_offset(remote, local) != base);
+  isn::Secret other = kSecret;
+  other[0] ^= 1;
+  CHECK(isn::IsnGenerator(other).timestamp_offset(local, remote) != base);
 }

@@ -239,6 +239,26 @@ TEST_CASE("TIME-WAIT with timestamps accepts a SYN by TSval (RFC 6191)", "[tcp][
   CHECK(h.conn->time_wait_accepts_syn(syn));
   syn.options.timestamps = wire::TcpTimestamps{h.peer_tsval, 0};
   CHECK_FALSE(h.conn->time_wait_accepts_syn(syn));
+  syn.options.timestamps = wire::TcpTimestamps{h.peer_tsval - 1, 0};
+  CHECK_FALSE(h.conn->time_wait_accepts_syn(syn));
+}
+
+TEST_CASE("TIME-WAIT: a SYN within the same timestamp tick needs a higher sequence number",
+          "[tcp][time-wait]") {
+  Harness h;
+  h.peer.timestamps = true;
+  h.time_wait();
+  wire::TcpRepr syn = h.seg();
+  syn.flags = flags::kSyn;
+  syn.options.timestamps = wire::TcpTimestamps{h.peer_tsval, 0};
+  syn.seq = h.remote_seq + 100000;
+  CHECK(h.conn->time_wait_accepts_syn(syn));
+  syn.seq = h.remote_seq - 10;
+  CHECK_FALSE(h.conn->time_wait_accepts_syn(syn));
+  // An older TSval fails PAWS (RFC 7323 §5.3) whatever the sequence number.
+  syn.seq = h.remote_seq + 100000;
+  syn.options.timestamps = wire::TcpTimestamps{h.peer_tsval - 1, 0};
+  CHECK_FALSE(h.conn->time_wait_accepts_syn(syn));
 }
 
 TEST_CASE("a connection not in TIME-WAIT never accepts a SYN for its tuple", "[tcp][time-wait]") {

@@ -165,7 +165,7 @@ wire::TcpOptions peer_syn_options(const PeerOptions& p, std::uint32_t tsval, std
 
 void Harness::syn_sent() {
   ts_offset = local_iss.raw() * 0x9e3779b1u;
-  conn = Connection::connect(ctx, opts, tuple, local_iss, now);
+  conn = Connection::connect(ctx, opts, tuple, initial(), now);
   const Sent syn = pop();
   REQUIRE(syn.repr.flags == flags::kSyn);
   REQUIRE(syn.repr.seq == local_iss);
@@ -198,7 +198,7 @@ void Harness::syn_received() {
   syn.ack = SeqNum(0);
   syn.flags = flags::kSyn;
   syn.options = peer_syn_options(peer, peer_tsval, 0);
-  conn = Connection::accept_syn(ctx, opts, tuple, syn, local_iss, now);
+  conn = Connection::accept_syn(ctx, opts, tuple, syn, initial(), now);
   ts_on = cfg.timestamps && peer.timestamps;
   sack_on = cfg.sack && peer.sack;
   const Sent sa = pop();

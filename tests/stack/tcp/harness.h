@@ -63,6 +63,7 @@ class Harness {
   // --- what we expect ---
   wire::TcpRepr out() const;  // ACK from us at local_seq, acking remote_seq, full window
   std::uint32_t our_tsval() const { return timestamp_clock(now) + ts_offset; }
+  Initial initial() const { return Initial{local_iss, ts_offset}; }
   Sent pop();
   void expect_sent(const wire::TcpRepr& r, std::span<const std::uint8_t> payload = {});
   void expect_nothing_sent();

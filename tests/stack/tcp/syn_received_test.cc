@@ -21,7 +21,7 @@ TEST_CASE("accept_syn answers with the SYN-ACK build_syn_ack() would build",
   syn.options.window_scale = 7;
   syn.options.sack_permitted = true;
   syn.options.timestamps = wire::TcpTimestamps{777, 0};
-  h.conn = Connection::accept_syn(h.ctx, h.opts, h.tuple, syn, h.local_iss, h.now);
+  h.conn = Connection::accept_syn(h.ctx, h.opts, h.tuple, syn, h.initial(), h.now);
   const wire::TcpRepr expected = build_syn_ack(h.cfg, h.opts, syn, h.local_iss, h.our_tsval());
   h.expect_sent(expected);
   h.expect_nothing_sent();
@@ -127,7 +127,7 @@ TEST_CASE("from_cookie builds an ESTABLISHED connection with the cookie's option
   peer.peer_window_scale = 5;
   peer.timestamps = true;
   const wire::TcpRepr ack = h.seg();
-  h.conn = Connection::from_cookie(h.ctx, h.opts, h.tuple, ack, bytes("hello"), h.local_iss,
+  h.conn = Connection::from_cookie(h.ctx, h.opts, h.tuple, ack, bytes("hello"), h.initial(),
                                    peer, h.now);
   h.remote_seq += 5;
   CHECK(h.state() == State::kEstablished);

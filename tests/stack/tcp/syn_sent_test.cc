@@ -9,7 +9,7 @@ namespace utcp::stack::tcp::test {
 TEST_CASE("connect sends a SYN offering every configured option", "[tcp][syn-sent]") {
   Harness h;
   h.ts_offset = h.local_iss.raw() * 0x9e3779b1u;
-  h.conn = Connection::connect(h.ctx, h.opts, h.tuple, h.local_iss, h.now);
+  h.conn = Connection::connect(h.ctx, h.opts, h.tuple, h.initial(), h.now);
   wire::TcpRepr syn = h.out();
   syn.seq = h.local_iss;
   syn.ack = SeqNum(0);
@@ -30,7 +30,7 @@ TEST_CASE("connect without options configured sends only MSS", "[tcp][syn-sent]"
   h.cfg.window_scaling = false;
   h.cfg.sack = false;
   h.cfg.timestamps = false;
-  h.conn = Connection::connect(h.ctx, h.opts, h.tuple, h.local_iss, h.now);
+  h.conn = Connection::connect(h.ctx, h.opts, h.tuple, h.initial(), h.now);
   const Sent s = h.pop();
   CHECK(s.repr.options.mss == std::optional<std::uint16_t>(1460));
   CHECK_FALSE(s.repr.options.window_scale);
