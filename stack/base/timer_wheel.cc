@@ -1,7 +1,9 @@
 // TimerWheel: slots are circular doubly linked lists with sentinels, so schedule and
 // cancel are O(1) and a node can unlink itself without knowing its slot's position.
-// Invariants: a node is in slot tick_ % slots with tick_ >= current_tick_ (or in due_);
-// occupied_ has a bit set exactly for the non-empty slots; min_ is exact when min_valid_.
+// Invariants: a fine node is in fine slot tick_ % slots with current_tick_ <= tick_ <
+// current_tick_ + slots; a coarse node is in coarse slot (tick_ / slots) % slots with
+// tick_ / slots > current_tick_ / slots; due nodes are in due_. A ring's bits are set
+// exactly for its non-empty slots; min_ is exact when min_valid_.
 #include "stack/base/timer_wheel.h"
 
 #include <algorithm>
@@ -15,12 +17,37 @@ TimerNode::~TimerNode() {
   if (wheel_ != nullptr) wheel_->cancel(*this);
 }
 
+TimerWheel::Ring::Ring(std::size_t slots) : heads(slots), bits((slots + 63) / 64) {
+  for (TimerNode& head : heads) head.prev_ = head.next_ = &head;
+}
+
+void TimerWheel::Ring::clear_if_empty(std::size_t slot) {
+  if (heads[slot].next_ == &heads[slot]) {
+    bits[slot / 64] &= ~(std::uint64_t{1} << (slot % 64));
+  }
+}
+
+std::size_t TimerWheel::Ring::next_occupied(std::size_t from, std::size_t distance,
+                                            std::size_t count) const {
+  const std::size_t slots = heads.size();
+  while (distance < count) {
+    const std::size_t pos = (from + distance) % slots;
+    // Bits at or past `slots` are never set, so a hit never crosses the wrap point.
+    const std::uint64_t word = bits[pos / 64] >> (pos % 64);
+    if (word != 0) {
+      distance += static_cast<std::size_t>(std::countr_zero(word));
+      return std::min(distance, count);
+    }
+    distance += std::min((pos / 64 + 1) * 64, slots) - pos;
+  }
+  return count;
+}
+
 TimerWheel::TimerWheel(Duration tick, std::size_t slots, Instant start)
-    : tick_(tick), start_(start), heads_(std::max<std::size_t>(slots, 1)),
-      occupied_((heads_.size() + 63) / 64) {
+    : tick_(tick), start_(start), fine_(std::max<std::size_t>(slots, 1)),
+      coarse_(std::max<std::size_t>(slots, 1)) {
   assert(tick.count() > 0 && slots > 0);
   if (tick_.count() <= 0) tick_ = Duration(1);
-  for (TimerNode& head : heads_) head.prev_ = head.next_ = &head;
   due_.prev_ = due_.next_ = &due_;
 }
 
@@ -33,7 +60,8 @@ TimerWheel::~TimerWheel() {
       n = next;
     }
   };
-  for (TimerNode& head : heads_) detach_all(head);
+  for (TimerNode& head : fine_.heads) detach_all(head);
+  for (TimerNode& head : coarse_.heads) detach_all(head);
   detach_all(due_);
 }
 
@@ -54,40 +82,28 @@ void TimerWheel::link(TimerNode* head, TimerNode& node) {
   head->prev_ = &node;
 }
 
-void TimerWheel::unlink(TimerNode& node) {
+void TimerWheel::detach(TimerNode& node) {
   node.prev_->next_ = node.next_;
   node.next_->prev_ = node.prev_;
+  if (node.level_ != kDue) ring_of(node.level_).clear_if_empty(node.slot_);
+}
+
+void TimerWheel::unlink(TimerNode& node) {
+  detach(node);
   node.prev_ = node.next_ = nullptr;
   node.wheel_ = nullptr;
-  if (node.slot_ != kDueSlot) clear_slot_if_empty(node.slot_);
   --size_;
   if (min_valid_ && node.deadline_ <= min_) min_valid_ = false;
 }
 
-void TimerWheel::mark_slot(std::size_t slot) {
-  occupied_[slot / 64] |= std::uint64_t{1} << (slot % 64);
-}
-
-void TimerWheel::clear_slot_if_empty(std::size_t slot) {
-  if (heads_[slot].next_ == &heads_[slot]) {
-    occupied_[slot / 64] &= ~(std::uint64_t{1} << (slot % 64));
-  }
-}
-
-std::size_t TimerWheel::next_occupied(std::size_t from, std::size_t distance,
-                                      std::size_t count) const {
-  const std::size_t slots = heads_.size();
-  while (distance < count) {
-    const std::size_t pos = (from + distance) % slots;
-    // Bits at or past `slots` are never set, so a hit never crosses the wrap point.
-    const std::uint64_t bits = occupied_[pos / 64] >> (pos % 64);
-    if (bits != 0) {
-      distance += static_cast<std::size_t>(std::countr_zero(bits));
-      return std::min(distance, count);
-    }
-    distance += std::min((pos / 64 + 1) * 64, slots) - pos;
-  }
-  return count;
+void TimerWheel::place(TimerNode& node) {
+  const bool fine = node.tick_ - current_tick_ < static_cast<std::int64_t>(fine_.size());
+  Ring& ring = fine ? fine_ : coarse_;
+  const std::size_t slot = slot_in(ring, fine ? node.tick_ : coarse_of(node.tick_));
+  node.level_ = fine ? kFine : kCoarse;
+  node.slot_ = static_cast<std::uint32_t>(slot);
+  link(&ring.heads[slot], node);
+  ring.mark(slot);
 }
 
 void TimerWheel::schedule(TimerNode& node, Instant deadline) {
@@ -99,14 +115,10 @@ void TimerWheel::schedule(TimerNode& node, Instant deadline) {
   const bool keeps_min = min_valid_ && node.wheel_ == this && node.deadline_ == min_ &&
                          deadline <= node.deadline_;
   if (node.wheel_ != nullptr) node.wheel_->cancel(node);
-  const std::int64_t tick = std::max(tick_of(deadline), current_tick_);
-  const auto slot = static_cast<std::uint32_t>(slot_of(tick));
   node.deadline_ = deadline;
-  node.tick_ = tick;
-  node.slot_ = slot;
+  node.tick_ = std::max(tick_of(deadline), current_tick_);
   node.wheel_ = this;
-  link(&heads_[slot], node);
-  mark_slot(slot);
+  place(node);
   ++size_;
   if (keeps_min) {
     min_ = deadline;
@@ -120,34 +132,76 @@ void TimerWheel::cancel(TimerNode& node) {
   if (node.wheel_ == this) unlink(node);
 }
 
+// Moves the coarse nodes of coarse ticks first..last (current_tick_ already in `last`)
+// to the fine wheel, or straight to due_ when their deadline has passed.
+void TimerWheel::cascade(std::int64_t first, std::int64_t last, Instant now) {
+  const std::size_t count = static_cast<std::size_t>(
+      std::min<std::uint64_t>(static_cast<std::uint64_t>(last - first) + 1, coarse_.size()));
+  const std::size_t from = slot_in(coarse_, first);
+  for (std::size_t d = coarse_.next_occupied(from, 0, count); d < count;
+       d = coarse_.next_occupied(from, d + 1, count)) {
+    const std::size_t slot = (from + d) % coarse_.size();
+    TimerNode& head = coarse_.heads[slot];
+    for (TimerNode* n = head.next_; n != &head;) {
+      TimerNode* next = n->next_;
+      if (coarse_of(n->tick_) <= last) {  // else a later round of this slot
+        n->prev_->next_ = n->next_;
+        n->next_->prev_ = n->prev_;
+        if (n->deadline_ <= now) {
+          n->level_ = kDue;
+          link(&due_, *n);
+        } else {
+          place(*n);  // tick_ >= current_tick_ since the deadline is after now
+        }
+      }
+      n = next;
+    }
+    coarse_.clear_if_empty(slot);
+  }
+}
+
 void TimerWheel::collect_due(Instant now) {
-  const std::size_t slots = heads_.size();
+  const std::size_t slots = fine_.size();
   const std::int64_t old_tick = current_tick_;
   // Set first: nodes that fn() schedules in the past land in the slot of `now`, which
   // the next advance() visits, never in a slot this pass already left behind.
   current_tick_ = std::max(tick_of(now), old_tick);
+  bool moved = false;
+  if (coarse_of(current_tick_) > coarse_of(old_tick)) {
+    const TimerNode* before = due_.prev_;
+    cascade(coarse_of(old_tick) + 1, coarse_of(current_tick_), now);
+    moved = due_.prev_ != before;
+  }
   const std::size_t count = static_cast<std::size_t>(
       std::min<std::uint64_t>(static_cast<std::uint64_t>(current_tick_ - old_tick) + 1, slots));
-  const std::size_t from = slot_of(old_tick);
-  bool moved = false;
-  for (std::size_t d = next_occupied(from, 0, count); d < count;
-       d = next_occupied(from, d + 1, count)) {
+  const std::size_t from = slot_in(fine_, old_tick);
+  for (std::size_t d = fine_.next_occupied(from, 0, count); d < count;
+       d = fine_.next_occupied(from, d + 1, count)) {
     const std::size_t slot = (from + d) % slots;
-    TimerNode& head = heads_[slot];
+    TimerNode& head = fine_.heads[slot];
     for (TimerNode* n = head.next_; n != &head;) {
       TimerNode* next = n->next_;
       if (n->deadline_ <= now) {
         n->prev_->next_ = n->next_;
         n->next_->prev_ = n->prev_;
-        n->slot_ = kDueSlot;
+        n->level_ = kDue;
         link(&due_, *n);
         moved = true;
       }
       n = next;
     }
-    clear_slot_if_empty(slot);
+    fine_.clear_if_empty(slot);
   }
   if (moved) min_valid_ = false;
+}
+
+template <class Pred>
+Instant TimerWheel::min_deadline(const TimerNode* head, Pred&& take) {
+  Instant best = kNever;
+  for (const TimerNode* n = head->next_; n != head; n = n->next_) {
+    if (take(*n)) best = std::min(best, n->deadline_);
+  }
+  return best;
 }
 
 TimerNode* TimerWheel::pop_due() {
@@ -157,31 +211,42 @@ TimerNode* TimerWheel::pop_due() {
   return node;
 }
 
-Instant TimerWheel::min_of_list(const TimerNode* head, std::int64_t only_tick) const {
+// The earliest coarse deadline: the first occupied coarse tick of this coarse rotation
+// holds it; only nodes a coarse rotation or more away need a full scan.
+Instant TimerWheel::coarse_min() const {
+  const std::size_t slots = coarse_.size();
+  const std::int64_t next = coarse_of(current_tick_) + 1;
+  const std::size_t from = slot_in(coarse_, next);
+  for (std::size_t d = coarse_.next_occupied(from, 0, slots); d < slots;
+       d = coarse_.next_occupied(from, d + 1, slots)) {
+    const std::int64_t coarse_tick = next + static_cast<std::int64_t>(d);
+    const Instant m = min_deadline(&coarse_.heads[(from + d) % slots], [&](const TimerNode& n) {
+      return coarse_of(n.tick_) == coarse_tick;
+    });
+    if (m != kNever) return m;
+  }
   Instant best = kNever;
-  for (const TimerNode* n = head->next_; n != head; n = n->next_) {
-    if (only_tick < 0 || n->tick_ == only_tick) best = std::min(best, n->deadline_);
+  for (const TimerNode& head : coarse_.heads) {
+    best = std::min(best, min_deadline(&head, [](const TimerNode&) { return true; }));
   }
   return best;
 }
 
 Instant TimerWheel::compute_min() const {
-  const Instant due_min = min_of_list(&due_, -1);
-  const std::size_t slots = heads_.size();
-  const std::size_t from = slot_of(current_tick_);
-  // Ticks are disjoint time intervals, so the first tick of this rotation that holds a
-  // node holds the earliest deadline; only nodes a rotation or more away need a full scan.
-  for (std::size_t d = next_occupied(from, 0, slots); d < slots;
-       d = next_occupied(from, d + 1, slots)) {
-    const Instant m = min_of_list(&heads_[(from + d) % slots],
-                                  current_tick_ + static_cast<std::int64_t>(d));
-    if (m != kNever) return std::min(due_min, m);
+  const auto all = [](const TimerNode&) { return true; };
+  Instant best = min_deadline(&due_, all);
+  // Fine slots hold one tick each, so the first occupied one holds the earliest.
+  const std::size_t slots = fine_.size();
+  const std::size_t from = slot_in(fine_, current_tick_);
+  const std::size_t d = fine_.next_occupied(from, 0, slots);
+  const std::int64_t next_coarse_start =
+      (coarse_of(current_tick_) + 1) * static_cast<std::int64_t>(slots);
+  if (d < slots) {
+    best = std::min(best, min_deadline(&fine_.heads[(from + d) % slots], all));
+    // Every coarse node's tick is at or after the next coarse tick's start.
+    if (current_tick_ + static_cast<std::int64_t>(d) < next_coarse_start) return best;
   }
-  Instant best = due_min;
-  for (std::size_t d = next_occupied(0, 0, slots); d < slots; d = next_occupied(0, d + 1, slots)) {
-    best = std::min(best, min_of_list(&heads_[d], -1));
-  }
-  return best;
+  return std::min(best, coarse_min());
 }
 
 Instant TimerWheel::next_deadline() const {

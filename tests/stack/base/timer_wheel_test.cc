@@ -1,5 +1,5 @@
 // TimerWheel on virtual time: nodes fire at, never before, their deadline; re-entrant
-// callbacks; big jumps of `now`; an exact next_deadline(). The randomized case checks
+// callbacks; big jumps of `now`; an exact next_deadline(); many long (coarse) timers. The randomized case checks
 // every step against a std::multimap reference model.
 #include <catch2/catch.hpp>
 
@@ -125,6 +125,49 @@ TEST_CASE("TimerWheel next_deadline is exact and follows cancel", "[timer_wheel]
   CHECK(wheel.next_deadline() == kStart + Duration(900'000));
   wheel.cancel(c);
   CHECK(wheel.next_deadline() == kNever);
+}
+
+// What a busy server holds: a 60 s TIME-WAIT timer per closed connection, far beyond one
+// 4 s rotation, plus short timers. Every long timer cascades to the fine wheel and fires
+// at its deadline, and next_deadline() stays exact across the coarse-tick boundaries.
+TEST_CASE("TimerWheel: 60 s timers armed every 5 ms fire on time, next_deadline exact",
+          "[timer_wheel]") {
+  TimerWheel wheel(kMs, 4096, kStart);
+  constexpr int kNodes = 16'000;  // 80 s of arming
+  std::vector<TimerNode> nodes(kNodes);
+  std::vector<Instant> deadlines(kNodes);
+  std::multiset<Instant> armed;
+  TimerNode short_timer;
+  short_timer.user = kNodes;
+  int next = 0;
+  int fired = 0;
+  for (Instant now = kStart; now <= kStart + std::chrono::seconds(150); now += kMs) {
+    wheel.advance(now, [&](TimerNode& n) {
+      const Instant deadline =
+          n.user == kNodes ? now : deadlines[static_cast<std::size_t>(n.user)];
+      REQUIRE(deadline <= now);
+      REQUIRE(deadline > now - kMs);  // at the first advance at or after it
+      if (n.user != kNodes) {
+        armed.erase(armed.find(deadline));
+        ++fired;
+      }
+    });
+    if (next < kNodes && (now - kStart) % (5 * kMs) == Duration(0)) {
+      // Microsecond jitter, so deadlines fall anywhere inside their ticks.
+      const Instant deadline = now + std::chrono::seconds(60) + Duration(next * 37 % 1000);
+      nodes[static_cast<std::size_t>(next)].user = static_cast<std::uint64_t>(next);
+      deadlines[static_cast<std::size_t>(next)] = deadline;
+      wheel.schedule(nodes[static_cast<std::size_t>(next)], deadline);
+      armed.insert(deadline);
+      ++next;
+    }
+    if ((now - kStart) % (700 * kMs) == Duration(0)) wheel.schedule(short_timer, now + 3 * kMs);
+    const Instant expected = std::min(armed.empty() ? kNever : *armed.begin(),
+                                      short_timer.deadline());
+    REQUIRE(wheel.next_deadline() == expected);
+  }
+  CHECK(fired == kNodes);
+  CHECK(wheel.size() == 0);
 }
 
 TEST_CASE("TimerWheel callback re-scheduling its own node fires once per advance",
