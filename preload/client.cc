@@ -243,24 +243,53 @@ void Client::check_daemon() {
   if (real().poll(&p, 1, 0) > 0) daemon_gone_.store(true);
 }
 
+std::optional<shim::Reply> Client::take_reply(EngineChannel& ch, std::uint32_t tag) {
+  bool stashed = false;
+  std::optional<shim::Reply> mine;
+  {
+    std::lock_guard<std::mutex> lock(ch.replies_mu);
+    const auto it = std::find_if(ch.stash.begin(), ch.stash.end(),
+                                 [&](const shim::Reply& r) { return r.tag == tag; });
+    if (it != ch.stash.end()) {
+      mine = *it;
+      ch.stash.erase(it);
+      return mine;
+    }
+    while (auto got = ch.replies->pop()) {
+      if (got->tag == tag) {
+        mine = *got;
+        break;
+      }
+      // Tag 0: an answer to a posted command (one the engine refused); nobody waits.
+      if (got->tag == 0) continue;
+      ch.stash.push_back(*got);
+      stashed = true;
+    }
+  }
+  // Whoever the stashed reply is for may sleep waiting for the ring.
+  if (stashed) wake_sleepers();
+  return mine;
+}
+
+void Client::wake_sleepers() {
+  std::lock_guard<std::mutex> lock(sleepers_mu_);
+  for (int fd : sleepers_) write_one(fd);
+}
+
 shim::Reply Client::call(std::uint32_t e, shim::Command cmd) {
   shim::Reply rep;
   rep.result = -ENETDOWN;
   if (e >= engines_.size() || daemon_gone()) return rep;
   EngineChannel& ch = *engines_[e];
-  std::lock_guard<std::mutex> lock(ch.mu);
-  cmd.tag = ch.next_tag++;
-  while (!ch.commands->push(cmd)) {
-    if (ch.commands->poisoned() || daemon_gone()) return rep;
-    ring_doorbell(e);
-    ::sched_yield();
-    check_daemon();
+  {
+    std::lock_guard<std::mutex> lock(ch.mu);
+    cmd.tag = ch.next_tag++;
+    if (cmd.tag == 0) cmd.tag = ch.next_tag++;  // 0 marks posted commands
+    if (!push_command(e, ch, cmd)) return rep;
   }
   ring_doorbell(e);
   for (int spins = 0;; ++spins) {
-    while (auto got = ch.replies->pop()) {
-      if (got->tag == cmd.tag) return *got;
-    }
+    if (auto got = take_reply(ch, cmd.tag)) return *got;
     if (ch.replies->poisoned() || daemon_gone()) return rep;
     if (spins < kSpinsBeforeSleep) {
       ::sched_yield();
@@ -268,20 +297,34 @@ shim::Reply Client::call(std::uint32_t e, shim::Command cmd) {
     }
     // A sleeping engine answers through our wake eventfd; the timeout only bounds how
     // long a dead daemon (whose control socket has not closed yet) can keep us.
-    auto& replies = *ch.replies;
-    if (wait([&] { return replies.readable() > 0; }, {}, 1000) == 0) check_daemon();
+    const std::uint32_t tag = cmd.tag;
+    const auto arrived = [&] {
+      std::lock_guard<std::mutex> lock(ch.replies_mu);
+      return ch.replies->readable() > 0 ||
+             std::any_of(ch.stash.begin(), ch.stash.end(),
+                         [&](const shim::Reply& r) { return r.tag == tag; });
+    };
+    if (wait(arrived, {}, 1000) == 0) check_daemon();
   }
 }
 
-void Client::post(std::uint32_t e, const shim::Command& cmd) {
-  if (e >= engines_.size() || daemon_gone()) return;
-  EngineChannel& ch = *engines_[e];
-  std::lock_guard<std::mutex> lock(ch.mu);
+bool Client::push_command(std::uint32_t e, EngineChannel& ch, const shim::Command& cmd) {
   while (!ch.commands->push(cmd)) {
-    if (ch.commands->poisoned() || daemon_gone()) return;
+    if (ch.commands->poisoned() || daemon_gone()) return false;
     ring_doorbell(e);
     ::sched_yield();
     check_daemon();
+  }
+  return true;
+}
+
+void Client::post(std::uint32_t e, shim::Command cmd) {
+  if (e >= engines_.size() || daemon_gone()) return;
+  EngineChannel& ch = *engines_[e];
+  cmd.tag = 0;
+  {
+    std::lock_guard<std::mutex> lock(ch.mu);
+    if (!push_command(e, ch, cmd)) return;
   }
   ring_doorbell(e);
 }

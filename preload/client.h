@@ -68,7 +68,7 @@ class Client {
   // One command to engine e and its reply. -ENETDOWN (in reply.result) when utcpd died.
   shim::Reply call(std::uint32_t e, shim::Command cmd);
   // A command that has no reply (kKick, kWatch, kClose).
-  void post(std::uint32_t e, const shim::Command& cmd);
+  void post(std::uint32_t e, shim::Command cmd);
   // Registers the placeholder of (slot, generation): sends the daemon its end.
   bool register_placeholder(std::uint32_t slot, std::uint32_t generation, int daemon_end);
   // Returns once utcpd handed every socket this process closed so far to its engines
@@ -107,14 +107,23 @@ class Client {
   std::uint32_t prefix_len_ = 0;
   std::vector<int> engine_cpu_;
   std::vector<int> doorbells_;
+  // The rings are single-producer/consumer, so each side has its lock; neither is held
+  // while a caller waits, so one thread's round trip never holds up another's command.
   struct EngineChannel {
-    std::mutex mu;  // one caller at a time: the rings are single-producer/consumer
+    std::mutex mu;  // pushing to `commands`, next_tag
     std::optional<shim::CommandRing> commands;
+    std::uint32_t next_tag = 1;
+    std::mutex replies_mu;  // popping `replies`, `stash`
     std::optional<shim::ReplyRing> replies;
+    std::vector<shim::Reply> stash;  // replies popped by a thread they were not for
     std::mutex events_mu;
     std::optional<shim::EventRing> events;
-    std::uint32_t next_tag = 1;
   };
+  // Pushes cmd (ch.mu held), ringing the doorbell while the ring is full.
+  bool push_command(std::uint32_t e, EngineChannel& ch, const shim::Command& cmd);
+  // The reply tagged `tag` if it has arrived (popping and stashing others' on the way).
+  std::optional<shim::Reply> take_reply(EngineChannel& ch, std::uint32_t tag);
+  void wake_sleepers();
   std::vector<std::unique_ptr<EngineChannel>> engines_;
   std::mutex control_mu_;  // one request on the control socket at a time
   std::mutex sleepers_mu_;

@@ -34,9 +34,13 @@ void replay_options(Client& c, USocket& s, std::uint32_t engine) {
   }
 }
 
-// A placeholder pair: [0] becomes the app's fd, [1] goes to the daemon.
-int placeholder_for(Client& c, std::uint32_t slot, std::uint32_t generation, int pair[2]) {
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return -1;
+// A placeholder pair: [0] becomes the app's fd, [1] goes to the daemon. Made with the
+// socket's O_NONBLOCK (a file status flag, which dup3 carries over), saving an fcntl;
+// always close-on-exec, so the daemon's end never leaks into a concurrent exec.
+int placeholder_for(Client& c, std::uint32_t slot, std::uint32_t generation, bool nonblocking,
+                    int pair[2]) {
+  const int type = SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0);
+  if (::socketpair(AF_UNIX, type, 0, pair) != 0) return -1;
   const bool sent = c.register_placeholder(slot, generation, pair[1]);
   real().close(pair[1]);
   if (!sent) {
@@ -84,7 +88,7 @@ int make_utcp(int fd, USocket& s, Client& c, bool keep_kernel_half) {
   const shim::Reply rep = c.call(e, cmd);
   if (rep.result < 0) return fail(-rep.result);
   int pair[2];
-  if (placeholder_for(c, rep.slot, rep.generation, pair) != 0) {
+  if (placeholder_for(c, rep.slot, rep.generation, s.nonblocking, pair) != 0) {
     give_back(c, e, rep.slot, rep.generation);
     return -1;
   }
@@ -103,7 +107,6 @@ int make_utcp(int fd, USocket& s, Client& c, bool keep_kernel_half) {
     return fail(err);
   }
   r.close(pair[0]);
-  if (s.nonblocking) r.fcntl(fd, F_SETFL, O_NONBLOCK);
   s.mode = USocket::Mode::kUtcp;
   s.slot = rep.slot;
   s.generation = rep.generation;
@@ -117,13 +120,11 @@ int make_utcp(int fd, USocket& s, Client& c, bool keep_kernel_half) {
 int adopt_accepted(Client& c, std::uint32_t owner, std::uint32_t slot, std::uint32_t generation,
                    int flags, USocketPtr* out) {
   int pair[2];
-  if (placeholder_for(c, slot, generation, pair) != 0) {
+  if (placeholder_for(c, slot, generation, (flags & SOCK_NONBLOCK) != 0, pair) != 0) {
     give_back(c, owner, slot, generation);
     return -1;
   }
-  const Real& r = real();
-  if (!(flags & SOCK_CLOEXEC)) r.fcntl(pair[0], F_SETFD, 0);
-  if (flags & SOCK_NONBLOCK) r.fcntl(pair[0], F_SETFL, O_NONBLOCK);
+  if (!(flags & SOCK_CLOEXEC)) real().fcntl(pair[0], F_SETFD, 0);
   auto s = std::make_shared<USocket>();
   s->mode = USocket::Mode::kUtcp;
   s->nonblocking = (flags & SOCK_NONBLOCK) != 0;

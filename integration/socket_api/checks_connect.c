@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +323,46 @@ static void name_checks(void) {
   }
 }
 
+/* Threads of one process connecting, echoing and closing at once: under libutcp.so their
+ * commands share one channel to the engine, and one thread's round trip (a connect
+ * waiting for its reply) must neither hold up nor take another thread's reply. */
+enum { THREADS = 4, THREAD_ROUNDS = 50 };
+
+static void *connect_rounds(void *arg) {
+  int *ok = arg;
+  for (int i = 0; i < THREAD_ROUNDS; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) continue;
+    char out[16], in[16];
+    snprintf(out, sizeof out, "t%p-%03d", (void *)ok, i);
+    int eof = 0, err = 0;
+    if (connect_to(fd, PORT_ECHO) == 0 && write_all(fd, out, sizeof out) == sizeof out &&
+        read_n(fd, in, sizeof in, &eof, &err) == sizeof in && memcmp(in, out, sizeof in) == 0) {
+      ++*ok;
+    }
+    close(fd);
+  }
+  return NULL;
+}
+
+static void connect_threads(void) {
+  pthread_t t[THREADS];
+  int ok[THREADS] = {0};
+  int started = 0;
+  for (int i = 0; i < THREADS; ++i) {
+    if (pthread_create(&t[i], NULL, connect_rounds, &ok[i]) == 0) ++started;
+  }
+  int total = 0;
+  for (int i = 0; i < started; ++i) {
+    pthread_join(t[i], NULL);
+    total += ok[i];
+  }
+  res("connect.threads_echo", "threads=%d rounds=%d echoed=%d", started, THREAD_ROUNDS, total);
+  if (started != THREADS || total != THREADS * THREAD_ROUNDS) {
+    fail("connect.threads_echo", "%d of %d connections echoed", total, THREADS * THREAD_ROUNDS);
+  }
+}
+
 void checks_accept_connect(void) {
   accept_empty();
   accept_incoming();
@@ -332,4 +373,5 @@ void checks_accept_connect(void) {
   connect_pending();
   connect_errors();
   name_checks();
+  connect_threads();
 }
