@@ -129,7 +129,9 @@ void EngineLoops::run(std::uint16_t e) {
   const int ep = ::epoll_create1(EPOLL_CLOEXEC);
   epoll_event ev{};
   ev.events = EPOLLIN;
+  ev.data.fd = port_.wakeup_fd(e);
   ::epoll_ctl(ep, EPOLL_CTL_ADD, port_.wakeup_fd(e), &ev);
+  ev.data.fd = wake_fds_[e];
   ::epoll_ctl(ep, EPOLL_CTL_ADD, wake_fds_[e], &ev);
 
   // The kernel's default timer slack (50 us) would stretch the 20 us polling sleeps of
@@ -162,14 +164,20 @@ void EngineLoops::run(std::uint16_t e) {
     // The doorbell (wake_fds_[e]) is also what apps ring once the shim announced the
     // sleep; the last look at their rings comes after the announcement.
     if (port_.prepare_sleep(e)) {
-      if (shim.prepare_sleep() && !mail.pending()) {
+      if (shim.prepare_sleep() && mail.prepare_sleep()) {
         std::array<epoll_event, 4> evs{};
         // epoll_pwait2: microseconds (epoll_wait's milliseconds would round 20 us to 1 ms).
         timespec ts{static_cast<time_t>(timeout_us / 1000000), static_cast<long>(timeout_us % 1000000) * 1000};
-        ::epoll_pwait2(ep, evs.data(), static_cast<int>(evs.size()), timeout_us < 0 ? nullptr : &ts, nullptr);
-        std::uint64_t drained = 0;
-        [[maybe_unused]] const ssize_t r = ::read(wake_fds_[e], &drained, sizeof drained);
+        const int n = ::epoll_pwait2(ep, evs.data(), static_cast<int>(evs.size()),
+                                     timeout_us < 0 ? nullptr : &ts, nullptr);
+        // Most sleeps end by timeout (a queue without interrupts): no read then.
+        for (int i = 0; i < n; ++i) {
+          if (evs[static_cast<std::size_t>(i)].data.fd != wake_fds_[e]) continue;
+          std::uint64_t drained = 0;
+          [[maybe_unused]] const ssize_t r = ::read(wake_fds_[e], &drained, sizeof drained);
+        }
       }
+      mail.finish_sleep();
       shim.finish_sleep();
     }
     port_.finish_sleep(e);

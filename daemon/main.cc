@@ -71,19 +71,28 @@ ControlConfig control_config(const Options& opts, const dpdk_io::Port& port,
   return cfg;
 }
 
+// How often the control thread looks for signals (SIGTERM, SIGUSR1), at most.
+constexpr int kSignalCheckMs = 10;
+
 // Serves apps (the control socket) and signals until SIGINT or SIGTERM; polls the link
 // once a second (it logs changes).
 void control_loop(int sig_fd, dpdk_io::Port& port, EngineLoops& loops, ControlServer& control) {
   auto next_link_check = std::chrono::steady_clock::now();
+  auto next_signal_check = next_link_check;
   for (;;) {
     if (!control.serve(100)) {
       std::fprintf(stderr, "utcpd: control socket failed\n");
       return;
     }
-    if (std::chrono::steady_clock::now() >= next_link_check) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_link_check) {
       port.link_up();
       next_link_check += std::chrono::seconds(1);
     }
+    // Not after every batch: a busy control thread (an app opening and closing
+    // thousands of sockets a second) would spend a syscall per batch on it.
+    if (now < next_signal_check) continue;
+    next_signal_check = now + std::chrono::milliseconds(kSignalCheckMs);
     pollfd pfd{sig_fd, POLLIN, 0};
     if (::poll(&pfd, 1, 0) <= 0) continue;
     signalfd_siginfo si{};

@@ -99,6 +99,8 @@ bool ControlServer::serve(int timeout_ms) {
     }
   }
   drain_channels();
+  // Once per batch: a burst of hang-ups costs a sleeping engine one doorbell.
+  ring_sleepers();
   return true;
 }
 
@@ -312,7 +314,16 @@ void ControlServer::drain_channels() {
 
 void ControlServer::post_all(const EngineMsg& msg) {
   for (std::size_t e = 0; e < mailboxes_.size(); ++e) {
-    mailboxes_[e]->post(msg);
+    if (mailboxes_[e]->post(msg)) to_ring_ |= bit(static_cast<std::uint32_t>(e));
+  }
+}
+
+void ControlServer::ring_sleepers() {
+  std::uint64_t r = to_ring_;
+  to_ring_ = 0;
+  while (r != 0) {
+    const auto e = static_cast<std::uint32_t>(__builtin_ctzll(r));
+    r &= r - 1;
     ring(cfg_.doorbells[e]);
   }
 }

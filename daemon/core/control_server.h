@@ -1,7 +1,7 @@
 // ControlServer: utcpd's control thread side of the app channel (shim/control.h).
 // It accepts attaching processes, creates a region per process family, hands out
 // channels, watches every placeholder fd the apps registered, and tells the engines
-// (through their mailboxes, then their doorbells) what changed:
+// (through their mailboxes, then the doorbells of those that sleep) what changed:
 //   - a process attached or joined       -> kChannelUp
 //   - a placeholder was registered       -> kPlaceholder
 //   - a placeholder's last reference closed (kernel-counted) -> kRelease, every engine
@@ -82,7 +82,8 @@ class ControlServer {
   void placeholder_gone(Watch& w);
   void serve_ready_placeholders();
   void drain_channels();
-  void post_all(const EngineMsg& msg);
+  void post_all(const EngineMsg& msg);  // rung by ring_sleepers() at the end of serve()
+  void ring_sleepers();
   void forget(Watch& w);
 
   ControlConfig cfg_;
@@ -93,6 +94,7 @@ class ControlServer {
   std::vector<std::unique_ptr<Family>> families_;
   std::unordered_map<int, std::unique_ptr<Watch>> watches_;  // by fd
   ControlCounters counters_;
+  std::uint64_t to_ring_ = 0;  // engines whose mailbox got mail while they may sleep
 };
 
 }  // namespace utcp::daemon

@@ -2,6 +2,10 @@
 // socket whose last app reference closed, a process that died). Both ends are daemon
 // threads, so a mutex is fine here; the engine takes it only when `pending` says
 // there is mail, so an idle mailbox costs one relaxed load per round.
+// The engine announces its sleeps here too, so the control thread rings its doorbell
+// (a syscall and a wake-up) only for an engine that may be asleep: the engine sets
+// `asleep` and then looks at `pending`; the poster sets `pending` and then looks at
+// `asleep` (both seq_cst), so one of them sees the other.
 #pragma once
 
 #include <atomic>
@@ -30,10 +34,14 @@ struct EngineMsg {
 
 class Mailbox {
  public:
-  void post(EngineMsg msg) {
-    std::lock_guard<std::mutex> lock(mu_);
-    msgs_.push_back(std::move(msg));
-    pending_.store(true, std::memory_order_release);
+  // Returns whether the engine may be asleep (then ring its doorbell).
+  bool post(EngineMsg msg) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      msgs_.push_back(std::move(msg));
+      pending_.store(true, std::memory_order_seq_cst);
+    }
+    return asleep_.load(std::memory_order_seq_cst);
   }
   // Takes everything posted so far (empty when nothing is pending).
   std::vector<EngineMsg> take() {
@@ -46,10 +54,18 @@ class Mailbox {
   }
   bool pending() const { return pending_.load(std::memory_order_acquire); }
 
+  // The engine, before sleeping: false when mail arrived (do not sleep).
+  bool prepare_sleep() {
+    asleep_.store(true, std::memory_order_seq_cst);
+    return !pending_.load(std::memory_order_seq_cst);
+  }
+  void finish_sleep() { asleep_.store(false, std::memory_order_relaxed); }
+
  private:
   std::mutex mu_;
   std::vector<EngineMsg> msgs_;
   std::atomic<bool> pending_{false};
+  std::atomic<bool> asleep_{false};
 };
 
 }  // namespace utcp::daemon

@@ -111,6 +111,8 @@ class Rig {
       REQUIRE(bells_[e].get() >= 0);
       cfg.doorbells.push_back(bells_[e].get());
       boxes.push_back(&mail_[e]);
+      // No engine thread runs here: each is as if asleep (so its doorbell is rung).
+      (void)mail_[e].prepare_sleep();
     }
     server_ = std::make_unique<ControlServer>(cfg, boxes);
     std::string error;
@@ -124,6 +126,7 @@ class Rig {
   }
 
   ControlServer& server() { return *server_; }
+  Mailbox& mailbox(std::size_t e) { return mail_[e]; }
   int bell(std::size_t e) const { return bells_[e].get(); }
 
   // Serves until done() holds (bounded: a broken server fails the test, not hangs it).
@@ -289,6 +292,17 @@ TEST_CASE("control: attach answers with the memfd, a doorbell per engine and the
   }
   CHECK(rig.server().counters().attaches == 1);
   CHECK(rig.server().counters().families == 1);
+}
+
+TEST_CASE("control: an engine that is awake gets the mail without its doorbell",
+          "[daemon][control]") {
+  Rig rig;
+  rig.mailbox(1).finish_sleep();  // engine 1 is running; engine 0 sleeps
+  Client c = rig.attach();
+  REQUIRE(c.answer.status == 0);
+  for (std::size_t e = 0; e < kEngines; ++e) CHECK(rig.count(e, Kind::kChannelUp, 0) == 1);
+  CHECK(drain_eventfd(rig.bell(0)) == 1);  // one ring, however many messages
+  CHECK(drain_eventfd(rig.bell(1)) == 0);
 }
 
 TEST_CASE("control: a second process joins the family with the memfd and gets another channel",
