@@ -163,6 +163,7 @@ void EngineLoops::run(std::uint16_t e) {
     const std::int64_t timeout_us = idle.sleep_timeout_us(now, std::min(engine->next_deadline(), next_ping));
     // The doorbell (wake_fds_[e]) is also what apps ring once the shim announced the
     // sleep; the last look at their rings comes after the announcement.
+    bool port_woken = false;
     if (port_.prepare_sleep(e)) {
       if (shim.prepare_sleep() && mail.prepare_sleep()) {
         std::array<epoll_event, 4> evs{};
@@ -172,15 +173,17 @@ void EngineLoops::run(std::uint16_t e) {
                                      timeout_us < 0 ? nullptr : &ts, nullptr);
         // Most sleeps end by timeout (a queue without interrupts): no read then.
         for (int i = 0; i < n; ++i) {
-          if (evs[static_cast<std::size_t>(i)].data.fd != wake_fds_[e]) continue;
+          const int fd = evs[static_cast<std::size_t>(i)].data.fd;
+          port_woken |= fd == port_.wakeup_fd(e);
+          if (fd != wake_fds_[e]) continue;
           std::uint64_t drained = 0;
           [[maybe_unused]] const ssize_t r = ::read(wake_fds_[e], &drained, sizeof drained);
         }
       }
       mail.finish_sleep();
       shim.finish_sleep();
+      port_.finish_sleep(e, port_woken);
     }
-    port_.finish_sleep(e);
   }
 
   // Shutdown: RSTs for what is open (the peers learn at once instead of timing out),

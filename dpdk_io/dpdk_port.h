@@ -144,12 +144,14 @@ class Port {
   // Idle sleep (DESIGN.md §3). wakeup_fd(e) is an epoll fd that turns readable when
   // engine e has work (device RX where it interrupts, packets steered to it): add it
   // to the engine's epoll set. Protocol, on engine e's thread:
-  //   if (prepare_sleep(e)) { epoll_wait(...); } finish_sleep(e);
+  //   if (prepare_sleep(e)) { epoll_wait(...); } finish_sleep(e, woken);
   // prepare_sleep arms the interrupts and returns false when work is already
-  // pending (then do not sleep). Without rx_interrupt, bound the sleep.
+  // pending (then do not sleep). Without rx_interrupt, bound the sleep. `woken`:
+  // epoll_wait reported wakeup_fd(e); false (a timeout, another fd, no sleep) skips
+  // consuming its events, which then cost nothing but one early wake-up later.
   virtual int wakeup_fd(std::uint16_t engine) const = 0;
   virtual bool prepare_sleep(std::uint16_t engine) = 0;
-  virtual void finish_sleep(std::uint16_t engine) = 0;
+  virtual void finish_sleep(std::uint16_t engine, bool woken = true) = 0;
 
   virtual QueueCounters counters(std::uint16_t engine) const = 0;
   virtual DeviceStats device_stats() const = 0;

@@ -57,7 +57,9 @@ class PortImpl final : public Port {
   void wait_engines() override;
   int wakeup_fd(std::uint16_t engine) const override { return queues_.at(engine)->wakeup_fd(); }
   bool prepare_sleep(std::uint16_t engine) override { return queues_.at(engine)->prepare_sleep(); }
-  void finish_sleep(std::uint16_t engine) override { queues_.at(engine)->finish_sleep(); }
+  void finish_sleep(std::uint16_t engine, bool woken) override {
+    queues_.at(engine)->finish_sleep(woken);
+  }
   QueueCounters counters(std::uint16_t engine) const override {
     return queues_.at(engine)->counters();
   }

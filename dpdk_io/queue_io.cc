@@ -385,15 +385,18 @@ bool QueueIo::prepare_sleep() {
                                       static_cast<std::uint16_t>(kBurst - stash_len_)));
   }
   if (stash_len_ > 0 || ring_pending()) {
-    finish_sleep();
+    finish_sleep(false);
     return false;
   }
   return true;
 }
 
-void QueueIo::finish_sleep() {
+void QueueIo::finish_sleep(bool woken) {
   fabric_->sleepers[engine_].sleeping.store(false, std::memory_order_relaxed);
   set_interrupt(false);
+  // Not woken through wakeup_fd(): nothing to consume, and two syscalls saved on
+  // every timed-out poll sleep. A doorbell rung since then wakes the next sleep early.
+  if (!woken) return;
   std::uint64_t count = 0;
   [[maybe_unused]] const ssize_t r = ::read(fabric_->sleepers[engine_].doorbell, &count, sizeof count);
   // Consume the edge-triggered events so wakeup_fd() reads idle until new work comes.

@@ -93,7 +93,7 @@ class QueueIo final : public stack::io::PacketIo {
   void adopt_thread();
   int wakeup_fd() const { return epoll_fd_; }
   bool prepare_sleep();
-  void finish_sleep();
+  void finish_sleep(bool woken = true);
 
   QueueCounters counters() const { return cells_.snapshot(); }
   // Frees what this engine still holds (stash, packets steered to it). Close path.
