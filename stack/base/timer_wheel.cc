@@ -3,7 +3,8 @@
 // Invariants: a fine node is in fine slot tick_ % slots with current_tick_ <= tick_ <
 // current_tick_ + slots; a coarse node is in coarse slot (tick_ / slots) % slots with
 // tick_ / slots > current_tick_ / slots; due nodes are in due_. A ring's bits are set
-// exactly for its non-empty slots; min_ is exact when min_valid_.
+// exactly for its non-empty slots; min_ is exact when min_valid_, coarse_min_ (the
+// earliest coarse node) when coarse_min_valid_.
 #include "stack/base/timer_wheel.h"
 
 #include <algorithm>
@@ -94,6 +95,9 @@ void TimerWheel::unlink(TimerNode& node) {
   node.wheel_ = nullptr;
   --size_;
   if (min_valid_ && node.deadline_ <= min_) min_valid_ = false;
+  if (node.level_ == kCoarse && coarse_min_valid_ && node.deadline_ <= coarse_min_) {
+    coarse_min_valid_ = false;
+  }
 }
 
 void TimerWheel::place(TimerNode& node) {
@@ -104,6 +108,7 @@ void TimerWheel::place(TimerNode& node) {
   node.slot_ = static_cast<std::uint32_t>(slot);
   link(&ring.heads[slot], node);
   ring.mark(slot);
+  if (!fine && coarse_min_valid_) coarse_min_ = std::min(coarse_min_, node.deadline_);
 }
 
 void TimerWheel::schedule(TimerNode& node, Instant deadline) {
@@ -145,6 +150,7 @@ void TimerWheel::cascade(std::int64_t first, std::int64_t last, Instant now) {
     for (TimerNode* n = head.next_; n != &head;) {
       TimerNode* next = n->next_;
       if (coarse_of(n->tick_) <= last) {  // else a later round of this slot
+        coarse_min_valid_ = false;
         n->prev_->next_ = n->next_;
         n->next_->prev_ = n->prev_;
         if (n->deadline_ <= now) {
@@ -211,9 +217,17 @@ TimerNode* TimerWheel::pop_due() {
   return node;
 }
 
+Instant TimerWheel::coarse_min() const {
+  if (!coarse_min_valid_) {
+    coarse_min_ = scan_coarse();
+    coarse_min_valid_ = true;
+  }
+  return coarse_min_;
+}
+
 // The earliest coarse deadline: the first occupied coarse tick of this coarse rotation
 // holds it; only nodes a coarse rotation or more away need a full scan.
-Instant TimerWheel::coarse_min() const {
+Instant TimerWheel::scan_coarse() const {
   const std::size_t slots = coarse_.size();
   const std::int64_t next = coarse_of(current_tick_) + 1;
   const std::size_t from = slot_in(coarse_, next);

@@ -115,7 +115,8 @@ class TimerWheel {
   void collect_due(Instant now);
   TimerNode* pop_due();
   Instant compute_min() const;
-  Instant coarse_min() const;
+  Instant coarse_min() const;   // cached
+  Instant scan_coarse() const;
   template <class Pred>
   static Instant min_deadline(const TimerNode* head, Pred&& take);
 
@@ -128,6 +129,10 @@ class TimerWheel {
   std::size_t size_ = 0;
   mutable Instant min_ = kNever;
   mutable bool min_valid_ = true;
+  // The earliest coarse deadline, cached apart: coarse nodes leave in bulk only when
+  // their coarse tick begins, so it is walked for about once per rotation.
+  mutable Instant coarse_min_ = kNever;
+  mutable bool coarse_min_valid_ = true;
 };
 
 }  // namespace utcp::stack
