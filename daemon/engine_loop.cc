@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "daemon/core/idle_policy.h"
+#include "daemon/core/pcap_capture.h"
 #include "daemon/core/services.h"
 #include "daemon/core/shim_server.h"
 #include "stack/engine/engine.h"
@@ -24,6 +25,13 @@ namespace utcp::daemon {
 namespace {
 
 constexpr int kShutdownPolls = 1000;  // bound on polls that flush the final RSTs
+
+// Wall-clock minus steady-clock microseconds: pcap timestamps are wall-clock times.
+std::int64_t realtime_offset_us() {
+  using namespace std::chrono;
+  return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count() -
+         duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
+}
 
 stack::Instant clock_now() {
   using namespace std::chrono;
@@ -72,16 +80,26 @@ void EngineLoops::wake(std::uint16_t e) {
   [[maybe_unused]] const ssize_t w = ::write(wake_fds_[e], &one, sizeof one);
 }
 
-void EngineLoops::publish(std::uint16_t e, CounterSnapshot snap, std::uint64_t generation) {
+void EngineLoops::publish(std::uint16_t e, EngineReport report, std::uint64_t generation) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    snapshots_[e] = std::move(snap);
+    snapshots_[e] = std::move(report);
     served_[e] = generation;
   }
   published_cv_.notify_all();
 }
 
 std::vector<std::optional<CounterSnapshot>> EngineLoops::collect(std::chrono::milliseconds timeout) {
+  std::vector<std::optional<CounterSnapshot>> out;
+  for (auto& r : collect_reports(timeout, false)) {
+    out.push_back(r ? std::optional<CounterSnapshot>(std::move(r->counters)) : std::nullopt);
+  }
+  return out;
+}
+
+std::vector<std::optional<EngineReport>> EngineLoops::collect_reports(
+    std::chrono::milliseconds timeout, bool with_sockets) {
+  want_sockets_.store(with_sockets);
   const std::uint64_t gen = requested_.fetch_add(1) + 1;
   for (std::uint16_t e = 0; e < count_; ++e) wake(e);
   std::unique_lock<std::mutex> lock(mu_);
@@ -91,7 +109,7 @@ std::vector<std::optional<CounterSnapshot>> EngineLoops::collect(std::chrono::mi
     }
     return true;
   });
-  std::vector<std::optional<CounterSnapshot>> out(count_);
+  std::vector<std::optional<EngineReport>> out(count_);
   for (std::uint16_t e = 0; e < count_; ++e) {
     if (served_[e] >= gen || exited_[e]) out[e] = snapshots_[e];
   }
@@ -104,7 +122,9 @@ std::vector<CounterSnapshot> EngineLoops::stop() {
   if (started_) port_.wait_engines();
   started_ = false;
   std::lock_guard<std::mutex> lock(mu_);
-  return snapshots_;
+  std::vector<CounterSnapshot> out;
+  for (const EngineReport& r : snapshots_) out.push_back(r.counters);
+  return out;
 }
 
 void EngineLoops::run(std::uint16_t e) {
@@ -115,6 +135,18 @@ void EngineLoops::run(std::uint16_t e) {
     spec.seed += e;  // engines draw different faults from one --fault seed
     fault = std::make_unique<stack::io::FaultInjector>(*io, spec);
     io = fault.get();
+  }
+  // Inside the fault injector: the capture shows what the engine itself got and sent.
+  std::unique_ptr<PcapCapture> capture;
+  if (!opts_.pcap_path.empty()) {
+    const std::string path = e == 0 ? opts_.pcap_path : opts_.pcap_path + "." + std::to_string(e);
+    capture = std::make_unique<PcapCapture>(*io, path, realtime_offset_us());
+    if (capture->ok()) {
+      io = capture.get();
+    } else {
+      std::fprintf(stderr, "utcpd: engine %u: cannot write %s: no capture\n", e, path.c_str());
+      capture.reset();
+    }
   }
   stack::Instant now = clock_now();
   auto engine = std::make_unique<stack::engine::Engine>(
@@ -157,7 +189,9 @@ void EngineLoops::run(std::uint16_t e) {
     work += shim.run(now, mail);
     if (const std::uint64_t want = requested_.load(std::memory_order_acquire); want != served) {
       served = want;
-      publish(e, snapshot(engine->counters(), services.counters(), shim.counters()), want);
+      EngineReport report{snapshot(engine->counters(), services.counters(), shim.counters()), {}};
+      if (want_sockets_.load()) report.sockets = engine->report_sockets();
+      publish(e, std::move(report), want);
     }
     if (!idle.after_round(work)) continue;
     const std::int64_t timeout_us = idle.sleep_timeout_us(now, std::min(engine->next_deadline(), next_ping));
@@ -196,11 +230,19 @@ void EngineLoops::run(std::uint16_t e) {
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    snapshots_[e] = snapshot(engine->counters(), services.counters(), shim.counters());
+    snapshots_[e] = {snapshot(engine->counters(), services.counters(), shim.counters()), {}};
     exited_[e] = true;
   }
   published_cv_.notify_all();
-  engine.reset();  // hands its buffers back through the injector, then the injector's
+  // The engine hands its buffers back through the capture and the injector, then the
+  // injector its held frames to the port.
+  engine.reset();
+  if (capture) {
+    std::fprintf(stderr, "utcpd: engine %u: %llu frames captured%s\n", e,
+                 static_cast<unsigned long long>(capture->frames()),
+                 capture->ok() ? "" : " (writing failed: the capture is cut short)");
+  }
+  capture.reset();
   fault.reset();
   ::close(ep);
 }

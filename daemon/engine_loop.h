@@ -34,6 +34,9 @@ class EngineLoops {
   // Asks every engine for a snapshot of its counters and waits up to `timeout`;
   // nullopt for an engine that did not answer in time.
   std::vector<std::optional<CounterSnapshot>> collect(std::chrono::milliseconds timeout);
+  // The same, whole reports: with_sockets adds every engine's listeners and connections.
+  std::vector<std::optional<EngineReport>> collect_reports(std::chrono::milliseconds timeout,
+                                                           bool with_sockets);
   // Stops the loops (each engine resets its connections and flushes the RSTs first)
   // and joins them. Returns every engine's final counters.
   std::vector<CounterSnapshot> stop();
@@ -46,7 +49,7 @@ class EngineLoops {
  private:
   void run(std::uint16_t e);
   void wake(std::uint16_t e);
-  void publish(std::uint16_t e, CounterSnapshot snap, std::uint64_t generation);
+  void publish(std::uint16_t e, EngineReport report, std::uint64_t generation);
 
   dpdk_io::Port& port_;
   const Options& opts_;
@@ -56,11 +59,12 @@ class EngineLoops {
   std::vector<std::unique_ptr<Mailbox>> mailboxes_;
   std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> requested_{0};  // snapshot generation asked for
+  std::atomic<bool> want_sockets_{false};    // ... and whether with the sockets
   bool started_ = false;
 
   std::mutex mu_;  // guards the three vectors below; never held across engine work
   std::condition_variable published_cv_;
-  std::vector<CounterSnapshot> snapshots_;
+  std::vector<EngineReport> snapshots_;
   std::vector<std::uint64_t> served_;  // generation of each engine's last snapshot
   std::vector<bool> exited_;
 };

@@ -16,6 +16,7 @@
 
 #include "daemon/core/control_server.h"
 #include "daemon/core/options.h"
+#include "daemon/core/report.h"
 #include "daemon/core/stats.h"
 #include "daemon/engine_loop.h"
 #include "dpdk_io/dpdk_port.h"
@@ -60,14 +61,30 @@ void print_counters(const Snapshots& snaps) {
   std::fflush(stdout);
 }
 
+// `utcp stat` / `utcp ss`: the engines' reports, formatted (daemon/core/report.h).
+std::string answer_query(EngineLoops& loops, shim::Query what, std::uint32_t flags) {
+  const bool json = (flags & shim::kQueryJson) != 0;
+  if (what == shim::Query::kStat) {
+    return format_stat(loops.collect_reports(kSnapshotWait, false),
+                       {.json = json, .all = (flags & shim::kQueryAll) != 0});
+  }
+  const SocketFilter filter = (flags & shim::kQueryListeners) ? SocketFilter::kListeners
+                              : (flags & shim::kQueryAll)     ? SocketFilter::kAll
+                                                              : SocketFilter::kConnections;
+  return format_ss(loops.collect_reports(kSnapshotWait, true), {.json = json, .filter = filter});
+}
+
 ControlConfig control_config(const Options& opts, const dpdk_io::Port& port,
-                             const EngineLoops& loops) {
+                             EngineLoops& loops) {
   ControlConfig cfg;
   cfg.path = opts.control_path;
   cfg.ip = opts.ip.value;
   cfg.prefix_len = static_cast<std::uint32_t>(opts.prefix_len);
   for (const auto& e : port.info().engines) cfg.engine_cpus.push_back(static_cast<int>(e.cpu));
   cfg.doorbells = loops.doorbells();
+  cfg.report = [&loops](shim::Query what, std::uint32_t flags) {
+    return answer_query(loops, what, flags);
+  };
   return cfg;
 }
 

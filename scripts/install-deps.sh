@@ -14,6 +14,7 @@ packages=(
   nftables ethtool                               # integration tests: loss; veth offloads
   nginx lighttpd                                 # libutcp.so acceptance: real servers
   gnuplot-nox                                    # benchmarks: the A/B plots
+  tshark                                         # integration tests: reading utcpd --pcap
 )
 
 missing=()

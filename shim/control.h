@@ -12,6 +12,8 @@
 //   kSync        app -> daemon                                 answered (kSynced) once every
 //                                                              placeholder closed before it
 //                                                              is released to the engines
+//   kQuery       utcp -> daemon  slot: Query, generation: kQuery* flags   (no attach needed)
+//   kReport      daemon -> utcp  fds: [memfd holding the text]  status: 0 or an errno
 // A placeholder is the app's fd number for a utcp socket: one end of a unix socketpair
 // whose other end the daemon holds. The kernel counts its references across dup,
 // fork, exec and SCM_RIGHTS exactly; when the last one closes, the daemon's end hangs
@@ -30,7 +32,15 @@ namespace utcp::shim {
 inline constexpr const char* kDefaultControlPath = "/run/utcp/utcpd.sock";
 inline constexpr std::size_t kMaxPassedFds = 2 + kMaxEngines;
 
-enum class ControlKind : std::uint16_t { kAttach = 1, kJoin, kAttached, kPlaceholder, kSync, kSynced };
+enum class ControlKind : std::uint16_t {
+  kAttach = 1, kJoin, kAttached, kPlaceholder, kSync, kSynced, kQuery, kReport
+};
+
+// What `utcp` asks for (ControlMsg::slot of kQuery) and how (ControlMsg::generation).
+enum class Query : std::uint32_t { kStat = 1, kSockets = 2 };
+inline constexpr std::uint32_t kQueryJson = 1;       // JSON instead of text
+inline constexpr std::uint32_t kQueryAll = 2;        // stat: zero counters too; ss: listeners too
+inline constexpr std::uint32_t kQueryListeners = 4;  // ss: listeners only
 
 struct ControlMsg {
   std::uint32_t magic = kRegionMagic;

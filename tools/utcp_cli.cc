@@ -3,16 +3,27 @@
 //     runs CMD with LD_PRELOAD=libutcp.so (and UTCP_CONTROL / UTCP_FALLBACK), so its
 //     TCP goes through utcpd. libutcp.so is found next to this binary (the build tree's
 //     ../preload/, or an install's ../lib/), or where UTCP_LIB says.
-//   utcp stat / utcp ss: not yet (issue 6): they print so and exit 2.
+//   utcp stat [--control PATH] [--json] [-a]
+//     the engines' counters: a row per counter, a column per engine and the total
+//     (-a: also those still zero).
+//   utcp ss [--control PATH] [--json] [-l | -a]
+//     connections like `ss -tni` (-l: listeners instead, -a: both).
+//   stat and ss ask the running utcpd over its control socket (shim/control.h: kQuery);
+//   it answers with a memfd holding the text, which is copied to stdout.
 #include <limits.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "shim/control.h"
 
 namespace {
 
@@ -23,7 +34,10 @@ int usage(FILE* out) {
       "  PATH (default: $UTCP_CONTROL, else /run/utcp/utcpd.sock). With --fallback-kernel\n"
       "  CMD runs on the kernel stack when utcpd is not reachable (else its TCP fails).\n"
       "  UTCP_LIB overrides where libutcp.so is.\n"
-      "utcp stat | utcp ss: not implemented yet (issue 6).\n",
+      "usage: utcp stat [--control PATH] [--json] [-a]\n"
+      "  utcpd's counters per engine (-a: also those still zero).\n"
+      "usage: utcp ss [--control PATH] [--json] [-l | -a]\n"
+      "  utcpd's connections like ss -tni (-l: listening sockets instead, -a: both).\n",
       out);
   return out == stdout ? 0 : 2;
 }
@@ -96,6 +110,74 @@ int run(std::vector<std::string_view> args) {
   return 127;
 }
 
+std::string default_control() {
+  const char* env = std::getenv("UTCP_CONTROL");
+  return env != nullptr && *env != '\0' ? env : utcp::shim::kDefaultControlPath;
+}
+
+// utcp stat / utcp ss: one kQuery on the control socket, the answer's memfd to stdout.
+int query(std::string_view cmd, std::vector<std::string_view> args) {
+  namespace shim = utcp::shim;
+  const bool ss = cmd == "ss";
+  std::string control = default_control();
+  std::uint32_t flags = 0;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string_view a = args[i];
+    if (a == "--control" && i + 1 < args.size()) {
+      control = args[++i];
+    } else if (a.starts_with("--control=")) {
+      control = a.substr(10);
+    } else if (a == "--json") {
+      flags |= shim::kQueryJson;
+    } else if (a == "-a" || a == "--all") {
+      flags |= shim::kQueryAll;
+    } else if (ss && (a == "-l" || a == "--listening")) {
+      flags |= shim::kQueryListeners;
+    } else {
+      std::fprintf(stderr, "utcp %.*s: unknown option %.*s\n", static_cast<int>(cmd.size()),
+                   cmd.data(), static_cast<int>(a.size()), a.data());
+      return 2;
+    }
+  }
+  const int sock = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, control.c_str(), sizeof addr.sun_path - 1);
+  if (sock < 0 || ::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    std::fprintf(stderr, "utcp %.*s: utcpd is not reachable at %s (%s)\n",
+                 static_cast<int>(cmd.size()), cmd.data(), control.c_str(), std::strerror(errno));
+    return 1;
+  }
+  shim::ControlMsg msg;
+  msg.kind = shim::ControlKind::kQuery;
+  msg.pid = ::getpid();
+  msg.slot = static_cast<std::uint32_t>(ss ? shim::Query::kSockets : shim::Query::kStat);
+  msg.generation = flags;
+  shim::ControlMsg answer;
+  int fds[shim::kMaxPassedFds];
+  std::size_t nfds = 0;
+  if (!shim::send_control(sock, msg, {}) || shim::recv_control(sock, &answer, fds, &nfds) != 0 ||
+      answer.kind != shim::ControlKind::kReport) {
+    std::fprintf(stderr, "utcp %.*s: no answer from utcpd at %s\n", static_cast<int>(cmd.size()),
+                 cmd.data(), control.c_str());
+    return 1;
+  }
+  if (answer.status != 0 || nfds != 1) {
+    std::fprintf(stderr, "utcp %.*s: utcpd could not answer: %s\n", static_cast<int>(cmd.size()),
+                 cmd.data(), std::strerror(answer.status != 0 ? answer.status : EPROTO));
+    return 1;
+  }
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n <= 0) break;
+    if (std::fwrite(buf, 1, static_cast<std::size_t>(n), stdout) != static_cast<std::size_t>(n)) {
+      return 1;  // stdout closed (utcp ss | head)
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -103,11 +185,7 @@ int main(int argc, char** argv) {
   if (args.empty()) return usage(stderr);
   if (args[0] == "-h" || args[0] == "--help" || args[0] == "help") return usage(stdout);
   if (args[0] == "run") return run({args.begin() + 1, args.end()});
-  if (args[0] == "stat" || args[0] == "ss") {
-    std::fprintf(stderr, "utcp %s: not implemented yet (issue 6); utcpd prints its counters on SIGUSR1\n",
-                 argv[1]);
-    return 2;
-  }
+  if (args[0] == "stat" || args[0] == "ss") return query(args[0], {args.begin() + 1, args.end()});
   std::fprintf(stderr, "utcp: unknown command %s\n", argv[1]);
   return usage(stderr);
 }

@@ -2,6 +2,7 @@
 #include "daemon/core/control_server.h"
 
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -166,6 +167,10 @@ void ControlServer::on_connection(Watch& w) {
         (void)shim::send_control(w.fd, answer, {});
         break;
       }
+      case shim::ControlKind::kQuery:
+        for (int fd : passed) ::close(fd);
+        query(w, msg);
+        break;
       case shim::ControlKind::kPlaceholder:
         if (nfds == 1) {
           placeholder(w, msg, fds[0]);
@@ -270,6 +275,41 @@ void ControlServer::placeholder(Watch& w, const shim::ControlMsg& msg, int fd) {
   ++counters_.placeholders;
   post_all({EngineMsg::Kind::kPlaceholder, w.family->region, w.channel, msg.slot, msg.generation});
   watches_.emplace(fd, std::move(p));
+}
+
+// The answer travels in a memfd: `utcp ss` on a busy server can be megabytes, more
+// than one datagram, and the control thread must not block writing it.
+void ControlServer::query(Watch& w, const shim::ControlMsg& msg) {
+  shim::ControlMsg answer;
+  answer.kind = shim::ControlKind::kReport;
+  const auto what = static_cast<shim::Query>(msg.slot);
+  if (!cfg_.report) {
+    answer.status = ENOSYS;
+  } else if (what != shim::Query::kStat && what != shim::Query::kSockets) {
+    answer.status = EINVAL;
+  }
+  if (answer.status != 0) {
+    ++counters_.rejected;
+    (void)shim::send_control(w.fd, answer, {});
+    return;
+  }
+  const std::string text = cfg_.report(what, msg.generation);
+  const int fd = ::memfd_create("utcp-report", MFD_CLOEXEC);
+  bool written = fd >= 0;
+  for (std::size_t at = 0; written && at < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + at, text.size() - at);
+    written = n > 0;
+    at += written ? static_cast<std::size_t>(n) : 0;
+  }
+  if (!written) {
+    answer.status = fd < 0 ? EMFILE : EIO;
+    (void)shim::send_control(w.fd, answer, {});
+  } else {
+    ::lseek(fd, 0, SEEK_SET);
+    (void)shim::send_control(w.fd, answer, std::span<const int>(&fd, 1));
+    ++counters_.queries;
+  }
+  if (fd >= 0) ::close(fd);
 }
 
 void ControlServer::placeholder_gone(Watch& w) {

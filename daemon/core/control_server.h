@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -31,6 +32,9 @@ struct ControlConfig {
   std::uint32_t prefix_len = 0;
   std::vector<int> engine_cpus;     // per engine
   std::vector<int> doorbells;       // per engine: eventfd the engine sleeps on (not owned)
+  // Answers kQuery (`utcp stat`, `utcp ss`) with the text to send; unset: ENOSYS.
+  // Runs on the control thread, which it may hold up to the engines' answer time.
+  std::function<std::string(shim::Query what, std::uint32_t flags)> report;
 };
 
 struct ControlCounters {
@@ -41,6 +45,7 @@ struct ControlCounters {
   std::uint64_t releases = 0;
   std::uint64_t processes_gone = 0;
   std::uint64_t families = 0;       // live now
+  std::uint64_t queries = 0;        // utcp stat / ss answered
 };
 
 class ControlServer {
@@ -78,6 +83,7 @@ class ControlServer {
   void on_connection(Watch& w);
   void attach(Watch& w, const shim::ControlMsg& msg, std::span<int> fds);
   void placeholder(Watch& w, const shim::ControlMsg& msg, int fd);
+  void query(Watch& w, const shim::ControlMsg& msg);
   void connection_gone(Watch& w);
   void placeholder_gone(Watch& w);
   void serve_ready_placeholders();

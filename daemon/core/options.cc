@@ -136,6 +136,12 @@ const std::map<std::string_view, FlagParser>& flag_parsers() {
          o.fault_text = v;
          return {};
        }},
+      {"--pcap",
+       [](std::string_view v, Options& o) -> std::string {
+         if (v.empty()) return "expected a file path";
+         o.pcap_path = v;
+         return {};
+       }},
       {"--mtu",
        [](std::string_view v, Options& o) -> std::string {
          const auto mtu = parse_number<unsigned>(v, kMinMtu, kMaxMtu);
@@ -251,6 +257,8 @@ std::string usage() {
 "  --ping A.B.C.D       diagnostic: send an ICMP echo request there every second and\n"
          "                       count the replies (icmp_echo_replies_in; off by default)\n"
          "  --fault SPEC         impair the wire, e.g. loss=1%,reorder=5%,seed=7 or rx:loss=5%\n"
+         "  --pcap FILE          write every frame engines receive and send to FILE (pcap;\n"
+         "                       engine N > 0 writes FILE.N)\n"
          "  --mtu N              IPv4 MTU, 576-9000 (default 1500)\n"
          "  --log-level LEVEL    DPDK log level, e.g. notice or pmd.net.tap:debug\n"
          "  --help               this text\n"

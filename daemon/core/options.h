@@ -37,6 +37,7 @@ struct Options {
   std::optional<stack::wire::Ipv4Addr> ping;  // --ping: engine 0 pings it once a second
   std::optional<stack::io::FaultSpec> fault;
   std::string fault_text;               // as given, for the start-up log
+  std::string pcap_path;                // --pcap: capture every frame (engine e > 0: PATH.e)
   std::uint16_t mtu = 1500;
   std::string log_level;                // EAL --log-level; empty: DPDK's default
 };

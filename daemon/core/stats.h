@@ -10,6 +10,7 @@
 #include "daemon/core/services.h"
 #include "daemon/core/shim_server.h"
 #include "stack/engine/counters.h"
+#include "stack/engine/engine.h"
 #include "stack/engine/engine_config.h"
 #include "stack/isn/isn.h"
 #include "stack/rss/rss.h"
@@ -23,6 +24,13 @@ struct CounterLine {
   std::uint64_t value = 0;
 };
 using CounterSnapshot = std::vector<CounterLine>;
+
+// What an engine copies out for the control thread: `utcp stat` reads the counters,
+// `utcp ss` the sockets (filled only when asked for: it walks the socket table).
+struct EngineReport {
+  CounterSnapshot counters;
+  std::vector<stack::engine::SocketReport> sockets;
+};
 
 CounterSnapshot snapshot(const stack::engine::EngineCounters& engine,
                          const ServiceCounters& services, const ShimCounters& shim);

@@ -69,6 +69,7 @@ void visit_listen(const EngineCounters& c, CounterVisitor& v) {
   v.visit("syn_cookies_ok", c.syn_cookies_ok);
   v.visit("syn_cookies_failed", c.syn_cookies_failed);
   v.visit("time_wait_reused", c.time_wait_reused);
+  v.visit("time_wait_overflow", c.time_wait_overflow);
 }
 
 void visit_tcp(const tcp::TcpCounters& t, CounterVisitor& v) {

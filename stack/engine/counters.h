@@ -67,6 +67,7 @@ struct EngineCounters {
   std::uint64_t syn_cookies_ok = 0;
   std::uint64_t syn_cookies_failed = 0;
   std::uint64_t time_wait_reused = 0;     // SYN took over a TIME-WAIT tuple (RFC 6191)
+  std::uint64_t time_wait_overflow = 0;   // closed at once: max_time_wait reached
 
   tcp::TcpCounters tcp;
 

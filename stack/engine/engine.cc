@@ -142,9 +142,15 @@ void Engine::settle(std::uint32_t index) {
   if (s.kind != SocketKind::kConnection) {
     return;
   }
-  const std::uint32_t bits = s.conn->take_events();
+  std::uint32_t bits = s.conn->take_events();
   if (s.parent != kNoIndex && handshake_done(bits, s.conn->state())) {
     promote_child(index);
+  }
+  if (s.conn->state() == tcp::State::kTimeWait && s.gauge_state != tcp::State::kTimeWait &&
+      counters_.in_state(tcp::State::kTimeWait) >= cfg_.time_wait_limit()) {
+    s.conn->end_time_wait();
+    ++counters_.time_wait_overflow;
+    bits |= s.conn->take_events();
   }
   set_gauge_state(s, s.conn->state());
   if (bits != 0) {

@@ -43,6 +43,19 @@ struct MsgFlags {
 
 enum class ShutdownHow : std::uint8_t { kRead, kWrite, kBoth };  // SHUT_RD, SHUT_WR, SHUT_RDWR
 
+// One listener or connection as `utcp ss` shows it (Linux's ss -tni fields).
+struct SocketReport {
+  SocketId id;
+  bool listener = false;
+  bool orphan = false;  // no application holds it any more (closed, or not accepted yet)
+  wire::Endpoint local;
+  wire::Endpoint remote;
+  tcp::TcpInfo info;    // state (LISTEN for listeners), queues, RTT, cwnd, retransmits
+  std::uint32_t accept_queue = 0;  // listeners: connections waiting for accept()
+  std::uint32_t syn_queue = 0;     // listeners: handshakes in progress
+  std::uint32_t backlog = 0;       // listeners
+};
+
 class Engine final : private tcp::SegmentSink {
  public:
   // Sends a gratuitous ARP announcing cfg.ip (RFC 5227 §3).
@@ -92,6 +105,9 @@ class Engine final : private tcp::SegmentSink {
   // wire between two stacks can be checked before any TCP runs (utcpd --ping).
   // Replies are counted in icmp_echo_replies_in. ENETUNREACH: no route; ENOBUFS.
   Errno ping(wire::Ipv4Addr dst, std::uint16_t ident, std::uint16_t seq_no, Instant now);
+
+  // Every listener and connection (fresh sockets are left out), in slot order.
+  std::vector<SocketReport> report_sockets() const;
 
   const EngineCounters& counters() const { return counters_; }
   const EngineConfig& config() const { return cfg_; }

@@ -42,6 +42,10 @@ struct EngineConfig {
   // --- bounds ---
   std::uint32_t max_connections = 65536;  // flow-table entries
   std::uint32_t max_sockets = 0;          // socket ids; 0: max_connections + 1024
+  // Connections kept in TIME-WAIT; beyond, a connection entering it closes at once
+  // (Linux's tcp_max_tw_buckets, half its established hash). 0: max_connections / 2,
+  // so a close-heavy load leaves room in the flow table for new connections.
+  std::uint32_t max_time_wait = 0;
   std::uint32_t somaxconn = 4096;         // listen() backlog cap
   std::uint32_t syn_queue_limit = 4096;   // per listener, also capped by backlog + 1
   bool syn_cookies = true;                // when the SYN queue is full (RFC 4987 §3.6)
@@ -53,6 +57,9 @@ struct EngineConfig {
   Duration timer_tick = std::chrono::milliseconds(1);
   std::size_t timer_slots = 4096;
 
+  std::uint32_t time_wait_limit() const {
+    return max_time_wait != 0 ? max_time_wait : max_connections / 2;
+  }
   std::uint32_t socket_capacity() const {
     return max_sockets != 0 ? max_sockets : max_connections + 1024;
   }

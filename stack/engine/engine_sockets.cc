@@ -427,4 +427,29 @@ std::uint32_t Engine::level_readiness(const Socket& s) const {
   return mask;
 }
 
+std::vector<SocketReport> Engine::report_sockets() const {
+  std::vector<SocketReport> out;
+  out.reserve(counters_.listeners + flows_.size());
+  for (std::uint32_t i = 0; i < sockets_.capacity(); ++i) {
+    const Socket& s = sockets_.at(i);
+    if (s.kind != SocketKind::kListener && s.kind != SocketKind::kConnection) continue;
+    SocketReport r;
+    r.id = sockets_.id_of(i);
+    r.orphan = !s.app_owned;
+    r.local = s.local;
+    r.remote = s.remote;
+    if (s.kind == SocketKind::kListener) {
+      r.listener = true;
+      r.info.state = tcp::State::kListen;
+      r.accept_queue = s.listener->accept_count();
+      r.syn_queue = s.listener->syn_count();
+      r.backlog = s.listener->backlog();
+    } else {
+      r.info = s.conn->info();
+    }
+    out.push_back(r);
+  }
+  return out;
+}
+
 }  // namespace utcp::stack::engine

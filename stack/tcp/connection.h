@@ -139,6 +139,9 @@ class Connection {
   // True if a new SYN may reuse this TIME-WAIT connection's tuple (RFC 6191 with
   // timestamps, RFC 1122 §4.2.2.13 without). The engine then drops this connection.
   virtual bool time_wait_accepts_syn(const wire::TcpRepr& syn) const = 0;
+  // Ends TIME-WAIT early, sending nothing (the engine's bound on TIME-WAIT connections,
+  // as Linux's tcp_max_tw_buckets): CLOSED. No-op in any other state.
+  virtual void end_time_wait() = 0;
   // SND.NXT, so a reused tuple gets a higher ISN.
   virtual SeqNum snd_nxt() const = 0;
 

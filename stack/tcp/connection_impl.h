@@ -45,6 +45,7 @@ class TcpConnection final : public Connection {
   void on_icmp_unreachable(SeqNum quoted_seq, std::uint8_t code, std::uint16_t next_hop_mtu,
                            Instant now) override;
   bool time_wait_accepts_syn(const wire::TcpRepr& syn) const override;
+  void end_time_wait() override;
   SeqNum snd_nxt() const override { return tcb_.snd_max; }
 
   void on_timer(Instant now) override;

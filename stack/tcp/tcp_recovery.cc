@@ -240,6 +240,12 @@ void TcpConnection::on_icmp_unreachable(SeqNum quoted_seq, std::uint8_t code,
   soft_error_ = e.err;
 }
 
+void TcpConnection::end_time_wait() {
+  if (state_ == State::kTimeWait) {
+    enter_closed(0);
+  }
+}
+
 bool TcpConnection::time_wait_accepts_syn(const wire::TcpRepr& syn) const {
   if (state_ != State::kTimeWait) {
     return false;

@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -95,7 +96,7 @@ struct Client {
 // utcpd's control thread with two engines' mailboxes and doorbells.
 class Rig {
  public:
-  Rig() {
+  explicit Rig(std::function<std::string(shim::Query, std::uint32_t)> report = {}) {
     char tmpl[] = "/tmp/utcp-control-test-XXXXXX";
     REQUIRE(::mkdtemp(tmpl) != nullptr);
     dir_ = tmpl;
@@ -105,6 +106,7 @@ class Rig {
     cfg.ip = kIp;
     cfg.prefix_len = 24;
     cfg.engine_cpus = {3, 5};
+    cfg.report = std::move(report);
     std::vector<Mailbox*> boxes;
     for (std::size_t e = 0; e < kEngines; ++e) {
       bells_[e] = Fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -528,4 +530,60 @@ TEST_CASE("control: a reused channel starts with empty rings", "[daemon][control
   CHECK_FALSE(commands.poisoned());
   CHECK(commands.readable() == 0);
   ::munmap(base, layout.total_bytes());
+}
+
+namespace {
+
+// utcp stat / ss as tools/utcp_cli.cc sends them: the answer and the memfd's text.
+std::pair<shim::ControlMsg, std::string> ask(Rig& rig, shim::Query what, std::uint32_t flags) {
+  Fd sock = rig.connect();
+  shim::ControlMsg msg;
+  msg.kind = shim::ControlKind::kQuery;
+  msg.slot = static_cast<std::uint32_t>(what);
+  msg.generation = flags;
+  REQUIRE(shim::send_control(sock.get(), msg, {}));
+  shim::ControlMsg answer;
+  std::vector<Fd> fds;
+  REQUIRE(rig.receive(sock.get(), &answer, &fds) == 0);
+  std::string text;
+  if (fds.size() == 1) {
+    char buf[256];
+    for (ssize_t n; (n = ::read(fds[0].get(), buf, sizeof buf)) > 0;) {
+      text.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  return {answer, text};
+}
+
+}  // namespace
+
+TEST_CASE("control: utcp stat and ss get the report's text in a memfd", "[daemon][control]") {
+  std::vector<std::pair<shim::Query, std::uint32_t>> asked;
+  const std::string big(300 * 1024, 'x');  // more than one datagram could carry
+  Rig rig([&](shim::Query what, std::uint32_t flags) {
+    asked.emplace_back(what, flags);
+    return what == shim::Query::kStat ? std::string("counters\n") : big;
+  });
+  auto [stat, stat_text] = ask(rig, shim::Query::kStat, shim::kQueryJson);
+  CHECK(stat.kind == shim::ControlKind::kReport);
+  CHECK(stat.status == 0);
+  CHECK(stat_text == "counters\n");
+  auto [ss, ss_text] = ask(rig, shim::Query::kSockets, shim::kQueryListeners);
+  CHECK(ss.status == 0);
+  CHECK(ss_text == big);
+  REQUIRE(asked.size() == 2);
+  CHECK(asked[0] == std::make_pair(shim::Query::kStat, shim::kQueryJson));
+  CHECK(asked[1] == std::make_pair(shim::Query::kSockets, shim::kQueryListeners));
+  CHECK(rig.server().counters().queries == 2);
+}
+
+TEST_CASE("control: an unknown query is EINVAL, and without a reporter ENOSYS",
+          "[daemon][control]") {
+  Rig rig([](shim::Query, std::uint32_t) { return std::string("x"); });
+  auto [bad, bad_text] = ask(rig, static_cast<shim::Query>(99), 0);
+  CHECK(bad.status == EINVAL);
+  CHECK(bad_text.empty());
+  Rig plain;
+  auto [none, none_text] = ask(plain, shim::Query::kStat, 0);
+  CHECK(none.status == ENOSYS);
 }

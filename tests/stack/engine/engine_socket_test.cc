@@ -297,6 +297,39 @@ TEST_CASE("sockets: one client port reconnects through TIME-WAIT 20 times withou
   CHECK(sim.b().counters().tcp.paws_rejected == 0);
 }
 
+// Like Linux's tcp_max_tw_buckets: past the bound a connection that would enter
+// TIME-WAIT closes at once, so a close-heavy server cannot fill its flow table.
+TEST_CASE("sockets: past max_time_wait a closing connection skips TIME-WAIT",
+          "[engine][socket]") {
+  SimOptions opts;
+  opts.b.max_time_wait = 3;
+  Sim sim(opts);
+  const SocketId l = listen_on(sim.b(), 5002);
+  for (int i = 0; i < 6; ++i) {
+    const SocketId c = must(sim.a().socket());
+    REQUIRE(sim.a().connect(c, {kIpB, 5002}, sim.now()) == EINPROGRESS);
+    SocketId server{};
+    REQUIRE(sim.run_until([&] {
+      const Result<SocketId> r = sim.b().accept(l, nullptr);
+      if (r.ok()) server = *r;
+      return r.ok();
+    }));
+    REQUIRE(sim.b().close(server, sim.now()) == 0);  // the server's side gets TIME-WAIT
+    REQUIRE(sim.run_until([&] {
+      std::uint8_t buf[16];
+      const Result<std::size_t> r = sim.a().recv(c, buf, {}, sim.now());
+      return r.ok() && *r == 0;
+    }));
+    REQUIRE(sim.a().close(c, sim.now()) == 0);
+    REQUIRE(sim.run_until([&] { return sim.a().counters().connections == 0; }));
+  }
+  const EngineCounters& b = sim.b().counters();
+  CHECK(b.in_state(tcp::State::kTimeWait) == 3);
+  CHECK(b.time_wait_overflow == 3);
+  CHECK(b.connections == 3);  // the three in TIME-WAIT; the others were reaped
+  CHECK(b.sockets == 4);      // those and the listener
+}
+
 TEST_CASE("ping: an echo request to another engine resolves ARP and is answered",
           "[engine][icmp]") {
   Sim sim;
