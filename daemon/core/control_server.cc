@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 namespace utcp::daemon {
 namespace {
@@ -102,6 +103,10 @@ bool ControlServer::serve(int timeout_ms) {
   drain_channels();
   // Once per batch: a burst of hang-ups costs a sleeping engine one doorbell.
   ring_sleepers();
+  if (n > 0 && n < static_cast<int>(std::size(evs)) && cfg_.batch_pause.count() > 0) {
+    const timespec pause{0, static_cast<long>(cfg_.batch_pause.count()) * 1000};
+    ::nanosleep(&pause, nullptr);
+  }
   return true;
 }
 

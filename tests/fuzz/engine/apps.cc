@@ -102,7 +102,9 @@ void Apps::socket(int e, int slot) {
     return;
   }
   FUZZ_CHECK(!holds(e, *r), "socket() returned an id the application holds\n");
-  slots_[e][slot] = AppSocket{*r};
+  AppSocket s;
+  s.id = *r;
+  slots_[e][slot] = s;
 }
 
 void Apps::bind(int e, int slot, std::uint16_t port, std::uint8_t flags) {
@@ -166,7 +168,8 @@ void Apps::accept(int e, int slot) {
     FUZZ_CHECK(engine(e).close(*r, world_.now()) == 0, "close() of an accepted id\n");
     return;
   }
-  AppSocket s{*r};
+  AppSocket s;
+  s.id = *r;
   s.connected = true;
   s.local = *local;
   s.remote = peer;

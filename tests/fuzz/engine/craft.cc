@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "stack/wire/checksum.h"
+#include "stack/wire/ethernet.h"
 #include "stack/wire/icmp.h"
 #include "stack/wire/ipv4.h"
 #include "tests/fuzz/engine/program.h"
@@ -250,8 +251,9 @@ void raw_frame(World& world, Apps& apps, ByteReader& in) {
   const auto bytes = in.bytes(len);
   Frame f(bytes.begin(), bytes.end());
   if ((fix & 1) && f.size() >= wire::kEthernetHeaderLen) {
-    std::copy(world.mac(to).bytes.begin(), world.mac(to).bytes.end(), f.begin());
-    std::copy(world.mac(1 - to).bytes.begin(), world.mac(1 - to).bytes.end(), f.begin() + 6);
+    const wire::MacAddr dst = world.mac(to), src = world.mac(1 - to);
+    std::copy(dst.bytes.begin(), dst.bytes.end(), f.begin());
+    std::copy(src.bytes.begin(), src.bytes.end(), f.begin() + 6);
   }
   constexpr std::size_t kIp = wire::kEthernetHeaderLen;
   if ((fix & 2) && f.size() >= kIp + wire::Ipv4Repr::kHeaderLen) {

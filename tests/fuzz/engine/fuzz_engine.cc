@@ -9,6 +9,8 @@
 // a last phase of at most kFinalRounds rounds.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 
 #include "tests/fuzz/engine/apps.h"
 #include "tests/fuzz/engine/craft.h"
@@ -137,13 +139,41 @@ void execute(World& world, Apps& apps, prog::Op op, ByteReader& in) {
     case prog::Op::kEvents: apps.drain_events(in.u8() & 1); return;
     case prog::Op::kQuery: { const auto b = es(); apps.query(eng(b), slot(b)); return; }
     case prog::Op::kPing: {
-      const auto e = in.u8() & 1, addr = in.u8();
+      const int e = in.u8() & 1;
+      const std::uint8_t addr = in.u8();
       (void)world.engine(e).ping(destination(world, e, addr, 0).addr, addr, e, world.now());
       return;
     }
     case prog::Op::kRaw: raw_frame(world, apps, in); return;
     case prog::Op::kCount: return;
   }
+}
+
+// UTCP_FUZZ_TRACE=1 prints the decoded program as it runs (docs/fuzzing.md: reading an
+// artifact).
+bool tracing() {
+  static const bool on = std::getenv("UTCP_FUZZ_TRACE") != nullptr;
+  return on;
+}
+
+void trace(World& world, std::size_t n, prog::Op op, Instant start) {
+  static constexpr const char* kNames[] = {
+      "socket", "bind", "listen", "connect", "accept", "send", "recv", "shutdown", "close", "abort",
+      "setopt", "step", "jump", "craft_tcp", "craft_other", "mutate", "fault", "events", "query",
+      "ping", "raw"};
+  std::fprintf(stderr, "%4zu %-11s t=%9.3f ms", n, kNames[static_cast<std::size_t>(op)],
+               static_cast<double>((world.now() - start).count()) / 1000.0);
+  for (int e = 0; e < 2; ++e) {
+    const se::EngineCounters& c = world.engine(e).counters();
+    std::fprintf(stderr, " | %c: sockets %llu conns %llu est %llu in %llu B out %llu B rtx %llu", "ab"[e],
+                 static_cast<unsigned long long>(c.sockets),
+                 static_cast<unsigned long long>(c.connections),
+                 static_cast<unsigned long long>(c.tcp.established),
+                 static_cast<unsigned long long>(c.tcp.bytes_in),
+                 static_cast<unsigned long long>(c.tcp.bytes_out),
+                 static_cast<unsigned long long>(c.tcp.retransmits));
+  }
+  std::fputc('\n', stderr);
 }
 
 void check_both(World& world, const Apps& apps) {
@@ -198,6 +228,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       // A frame builder refused (too big): the operation did nothing.
     }
     check_both(world, apps);
+    if (tracing()) trace(world, n, op, start);
     if (world.now() - start > kMaxVirtualTime) break;
   }
   finish(world, apps);

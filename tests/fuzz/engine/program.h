@@ -54,7 +54,7 @@ enum class Op : std::uint8_t {
 };
 
 inline constexpr std::size_t kArgs[] = {
-    1, 3, 2, 3, 1, 3, 3, 2, 1, 1, 3, 1, 1, 16, 6, 6, 5, 1, 1, 2, 3 /* + len */};
+    1, 3, 2, 3, 1, 3, 3, 2, 1, 1, 3, 1, 1, 15, 6, 6, 5, 1, 1, 2, 3 /* + len */};
 static_assert(sizeof(kArgs) / sizeof(kArgs[0]) == static_cast<std::size_t>(Op::kCount));
 
 inline constexpr std::uint16_t kPorts[] = {80, 81, 8080, 0, 443, 32768, 5000, 65535};

@@ -155,7 +155,10 @@ void World::observe(int to, const io::PacketBuf& buf) {
                          [&](const FlowSeen& f) { return f.src == src && f.dst == dst; });
   if (it == flows_.end()) {
     if (flows_.size() >= kMaxFlows) return;
-    flows_.push_back(FlowSeen{src, dst, to});
+    FlowSeen f;
+    f.src = src;
+    f.dst = dst;
+    flows_.push_back(f);
     it = flows_.end() - 1;
   }
   const std::uint32_t len = static_cast<std::uint32_t>(t->payload.size()) +
