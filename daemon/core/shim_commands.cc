@@ -86,8 +86,16 @@ void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& c
 
   Slot* slot = checked(r, cmd);
   if (slot == nullptr) {
-    ++counters_.bad_commands;
-    if (cmd.op != shim::Op::kKick && cmd.op != shim::Op::kWatch && cmd.op != shim::Op::kClose) {
+    const bool posted =
+        cmd.op == shim::Op::kKick || cmd.op == shim::Op::kWatch || cmd.op == shim::Op::kClose;
+    // A kick posted just before close() often arrives after the hang-up released the
+    // slot (mail is read before commands): normal, and nothing to do.
+    if (posted && cmd.slot < r.g.sockets) {
+      ++counters_.stale_commands;
+    } else {
+      ++counters_.bad_commands;
+    }
+    if (!posted) {
       rep.result = -EBADF;
       reply(r, c, rep);
     }

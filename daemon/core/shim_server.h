@@ -41,7 +41,8 @@ namespace utcp::daemon {
 
 struct ShimCounters {
   std::uint64_t commands = 0;
-  std::uint64_t bad_commands = 0;      // unknown op, bad slot or generation
+  std::uint64_t bad_commands = 0;      // unknown op, bad slot, or a call on a stale slot
+  std::uint64_t stale_commands = 0;    // kick/watch/close for a slot already released
   std::uint64_t poisoned_channels = 0; // a ring index that could not be right
   std::uint64_t sockets_opened = 0;    // slots handed out (socket + accept)
   std::uint64_t sockets_released = 0;  // slots given back
@@ -60,6 +61,7 @@ struct ShimCounters {
   void for_each(Fn&& fn) const {
     fn("shim_commands", commands);
     fn("shim_bad_commands", bad_commands);
+    fn("shim_stale_commands", stale_commands);
     fn("shim_poisoned_channels", poisoned_channels);
     fn("shim_sockets_opened", sockets_opened);
     fn("shim_sockets_released", sockets_released);

@@ -298,7 +298,7 @@ TEST_CASE("shim: a kick queued by a process that died is still carried out", "[d
 
 // --- untrusted input ---
 
-TEST_CASE("shim: a bad slot or a stale generation gets -EBADF and counts as bad",
+TEST_CASE("shim: a bad slot or a stale generation gets -EBADF and counts as bad or stale",
           "[daemon][shim]") {
   Rig rig;
   rig.channel_up(0);
@@ -315,8 +315,13 @@ TEST_CASE("shim: a bad slot or a stale generation gets -EBADF and counts as bad"
   CHECK(rig.call(app, Rig::command(shim::Op::kGetName, unused)).result == -EBADF);
   CHECK(rig.shim().counters().bad_commands == 4);
 
-  // Kicks for a bad slot get no reply but still count.
+  // A kick for a stale generation (posted before a close that overtook it) gets no
+  // reply and counts as stale, not bad; one for a slot out of range is bad.
   app.post(Rig::command(shim::Op::kKick, {s.slot, s.generation + 7}));
+  rig.round();
+  CHECK(rig.shim().counters().bad_commands == 4);
+  CHECK(rig.shim().counters().stale_commands == 1);
+  app.post(Rig::command(shim::Op::kKick, {0xffffffffu, s.generation}));
   rig.round();
   CHECK(rig.shim().counters().bad_commands == 5);
   CHECK(app.replies_waiting() == 0);
