@@ -401,6 +401,9 @@ void ShimServer::free_slot(RegionState& r, std::uint32_t s) {
 // --- publishing ---
 
 void ShimServer::publish_events(RegionState& r) {
+  // Orders this round's state stores before the event_overflow loads below: an app
+  // that clears the flag and then rescans must see them, or get an event.
+  if (!r.dirty.empty()) std::atomic_thread_fence(std::memory_order_seq_cst);
   for (const std::uint32_t s : r.dirty) {
     Slot& slot = r.slots[s];
     slot.dirty = false;
@@ -410,9 +413,16 @@ void ShimServer::publish_events(RegionState& r) {
       w &= w - 1;
       auto& ring = r.events[c];
       if (!ring) continue;
+      auto& overflow = r.region->view().channel(c).event_overflow;
+      if (overflow.load(std::memory_order_relaxed) != 0) {
+        // Already told to rescan all its sockets: no event is needed until it has (a
+        // process that never waits, such as nginx's master, stays in this state).
+        r.to_wake |= bit(c);
+        continue;
+      }
       if (!ring->push({s, slot.generation})) {
         // The app falls behind: it rescans all its sockets instead.
-        r.region->view().channel(c).event_overflow.store(1, std::memory_order_release);
+        overflow.store(1, std::memory_order_release);
         ++counters_.event_overflows;
       }
       ++counters_.events;

@@ -454,6 +454,19 @@ TEST_CASE("shim: a full event ring sets the channel's event_overflow", "[daemon]
   CHECK(rig.view().channel(0).event_overflow.load() == 1);
   CHECK(rig.shim().counters().event_overflows == 1);
   CHECK(app.events().size() == 2);
+
+  // Until the app has taken the flag, more changes count no further overflow: it
+  // rescans everything anyway.
+  app.post(Rig::command(shim::Op::kWatch, s1));
+  app.post(Rig::command(shim::Op::kWatch, s2));
+  app.post(Rig::command(shim::Op::kWatch, s3));
+  rig.round();
+  CHECK(rig.shim().counters().event_overflows == 1);
+  CHECK(app.events().empty());
+  rig.view().channel(0).event_overflow.store(0);  // what drain_events does
+  app.post(Rig::command(shim::Op::kWatch, s3));
+  rig.round();
+  CHECK(app.events().size() == 1);
 }
 
 TEST_CASE("shim: the sleep handshake with the engine's flag and the app's eventfd",
