@@ -45,22 +45,6 @@ for f in "$UTCPD" "$UTCP" "$LIB"; do
   [ -e "$f" ] || { echo "[app_crash] FAIL: $f not built" >&2; exit 1; }
 done
 
-# gauge NAME: the total of one of utcpd's counters now (utcp stat --json).
-gauge() {
-  "$UTCP" stat -a --json --control "$CONTROL" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["total"].get(sys.argv[1], 0))' "$1"
-}
-# The gauges that must come back after a crash: everything but TIME-WAIT (the dead
-# app's side closed first, so its connections rightly wait there for 2 MSL).
-live_state() {
-  local busy=0 name
-  for name in conn_syn_sent conn_syn_received conn_established conn_fin_wait1 \
-              conn_fin_wait2 conn_close_wait conn_closing conn_last_ack; do
-    busy=$((busy + $(gauge $name)))
-  done
-  echo "connections=$busy open_slots=$(gauge shim_open_slots) buffers_held=$(gauge buffers_held)"
-}
-
 wait_line() {  # FILE TEXT SECONDS
   for _ in $(seq $(($3 * 10))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
   return 1
@@ -68,7 +52,7 @@ wait_line() {  # FILE TEXT SECONDS
 
 # crash_case MODE: app.py in MODE (server or client) against peer.py, then SIGKILL.
 crash_case() {
-  local mode=$1 port=$2 peer_mode app_ip
+  local mode=$1 port=$2
   local report=$WORK/$mode.report
   log "case $mode: $CONNS connections streaming from the app, then kill -9"
   if [ "$mode" = server ]; then
@@ -91,7 +75,7 @@ crash_case() {
     APP=$!
   fi
   wait_line "$WORK/app.out" streaming 40 || { fail "$mode: not streaming: $(cat "$WORK/app.out")"; return; }
-  [ "$(gauge shim_open_slots)" -ge $CONNS ] || fail "$mode: utcpd holds $(gauge shim_open_slots) app sockets"
+  [ "$(utcp_gauge shim_open_slots)" -ge $CONNS ] || fail "$mode: utcpd holds $(utcp_gauge shim_open_slots) app sockets"
   # The app runs under `timeout`: the program itself is its child.
   local victim
   victim=$(pgrep -P "$APP" -x python3 || true)
@@ -113,7 +97,7 @@ crash_case() {
   kill_wait "$PEER"; PEER=""
   local now=""
   for _ in $(seq 50); do
-    now=$(live_state)
+    now=$(utcp_live_state)
     [ "$now" = "$BASELINE" ] && break
     sleep 0.1
   done
@@ -122,7 +106,7 @@ crash_case() {
 
 ip netns add "$NS"
 start_utcpd_tap "$NS" "utcp-crash-$$" "$WORK" --control "$CONTROL" || exit 1
-BASELINE=$(live_state)
+BASELINE=$(utcp_live_state)
 log "baseline: $BASELINE"
 
 crash_case server 9000

@@ -75,3 +75,22 @@ utcpd_snapshot() {
   fail "no counter snapshot after SIGUSR1"
   return 1
 }
+
+# utcp_gauge NAME: the total over engines of one of utcpd's counters now, by
+# `utcp stat --json` ($UTCP and $CONTROL set by the caller).
+utcp_gauge() {
+  "$UTCP" stat -a --json --control "$CONTROL" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["total"].get(sys.argv[1], 0))' "$1"
+}
+
+# utcp_live_state: the gauges that must return to their baseline once connections end:
+# connections in every state but TIME-WAIT (its 2 MSL is expected after an active
+# close), the apps' open sockets, and the frames utcpd holds.
+utcp_live_state() {
+  local busy=0 name
+  for name in conn_listen conn_syn_sent conn_syn_received conn_established conn_fin_wait1 \
+              conn_fin_wait2 conn_close_wait conn_closing conn_last_ack; do
+    busy=$((busy + $(utcp_gauge $name)))
+  done
+  echo "connections=$busy open_slots=$(utcp_gauge shim_open_slots) buffers_held=$(utcp_gauge buffers_held)"
+}

@@ -3,7 +3,8 @@
 # SOAK_SECONDS (default 120; `make -f Makefile.bench soak SOAK_SECONDS=3600` for
 # hours): wrk with Connection: close against nginx under libutcp.so on a tap wire.
 # Checks: no client error and every response complete; utcpd's RSS flat once TIME-WAIT
-# reached its bound (the last sample within 8 MiB of the one at a quarter of the run);
+# is full (the last sample within 8 MiB of the one at 30 s or a quarter of the run,
+# whichever is later; runs under 60 s skip this check);
 # afterwards utcpd's gauges back to the idle baseline (app sockets, connections other
 # than TIME-WAIT, held buffers) and nginx still answers. Prints the rate and the
 # RSS samples.
@@ -48,18 +49,6 @@ for tool in nginx wrk curl python3; do
   command -v "$tool" >/dev/null || { echo "[soak] FAIL: $tool not installed" >&2; exit 1; }
 done
 
-gauge() {
-  "$UTCP" stat -a --json --control "$CONTROL" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["total"].get(sys.argv[1], 0))' "$1"
-}
-live_state() {
-  local busy=0 name
-  for name in conn_listen conn_syn_sent conn_syn_received conn_established conn_fin_wait1 \
-              conn_fin_wait2 conn_close_wait conn_closing conn_last_ack; do
-    busy=$((busy + $(gauge $name)))
-  done
-  echo "connections=$busy open_slots=$(gauge shim_open_slots) buffers_held=$(gauge buffers_held)"
-}
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$PID/status"; }
 
 chmod 755 "$WORK"
@@ -69,13 +58,16 @@ chmod 644 "$WORK/www/"*
 ip netns add "$NS"
 start_utcpd_tap "$NS" "utcp-soak-$$" "$WORK" --control "$CONTROL" || exit 1
 start_nginx 1 || exit 1
-BASELINE=$(live_state)
+BASELINE=$(utcp_live_state)
 log "idle baseline: $BASELINE; utcpd RSS $(rss_kib) KiB"
 
 ip netns exec "$NS" timeout $((SECONDS_TOTAL + 30)) wrk -t2 -c100 -d"${SECONDS_TOTAL}s" \
   -H 'Connection: close' "http://$UTCP_IP:$PORT/1k.bin" >"$WORK/wrk.out" 2>&1 &
 LOAD=$!
+# TIME-WAIT (and the memory of its connections) grows for the first ~30 s: the kernel
+# client's 28,000 ports cycle, then each new SYN takes over an old TIME-WAIT.
 quarter=$((SECONDS_TOTAL / 4))
+[ "$quarter" -ge 30 ] || quarter=30
 samples=()
 for t in $(seq 1 "$SECONDS_TOTAL"); do
   sleep 1
@@ -91,17 +83,21 @@ log "wrk: $(grep -E 'requests in|Requests/sec' "$WORK/wrk.out" | tr -s ' \n' ' '
 log "utcpd RSS (KiB) ${samples[*]} end:$rss_end"
 [ "${requests:-0}" -gt 1000 ] || fail "only ${requests:-0} requests"
 ! grep -qE 'Socket errors|Non-2xx' "$WORK/wrk.out" || fail "client errors: $(grep -E 'Socket errors|Non-2xx' "$WORK/wrk.out")"
-[ -n "${rss_quarter:-}" ] && [ $((rss_end - rss_quarter)) -le 8192 ] \
-  || fail "utcpd RSS grew from ${rss_quarter:-?} KiB to $rss_end KiB"
+if [ "$SECONDS_TOTAL" -lt 60 ]; then
+  log "a run under 60 s: the RSS check is skipped"
+else
+  [ -n "${rss_quarter:-}" ] && [ $((rss_end - rss_quarter)) -le 8192 ] \
+    || fail "utcpd RSS grew from ${rss_quarter:-?} KiB at ${quarter}s to $rss_end KiB"
+fi
 
 now=""
 for _ in $(seq 100); do
-  now=$(live_state)
+  now=$(utcp_live_state)
   [ "$now" = "$BASELINE" ] && break
   sleep 0.1
 done
 [ "$now" = "$BASELINE" ] || fail "after the soak utcpd has $now, idle baseline $BASELINE"
-log "after: $now, $(gauge conn_time_wait) in TIME-WAIT (bounded by max_time_wait), $(gauge time_wait_overflow) skipped it"
+log "after: $now, $(utcp_gauge conn_time_wait) in TIME-WAIT (bounded by max_time_wait), $(utcp_gauge time_wait_overflow) skipped it"
 [ "$(nginx_probe)" = 200 ] || fail "nginx does not answer after the soak"
 
 stop_nginx
