@@ -15,7 +15,7 @@ packages=(
   nginx lighttpd                                 # libutcp.so acceptance: real servers
   gnuplot-nox                                    # benchmarks: the A/B plots
   tshark                                         # integration tests: reading utcpd --pcap
-  clang-14 libclang-rt-14-dev                    # fuzz targets (libFuzzer): scripts/fuzz.sh
+  clang-14 libclang-rt-14-dev llvm-14            # fuzz targets (libFuzzer, symbolizer): scripts/fuzz.sh
 )
 
 missing=()

@@ -278,6 +278,7 @@ void ShimServer::pump_tx(RegionState& r, std::uint32_t s, Instant now) {
     const std::size_t n = tx.peek(std::as_writable_bytes(std::span(scratch_)));
     if (n == 0) break;
     auto sent = engine_.send(slot.id, std::span(scratch_.data(), n), {}, now);
+    slot.tx_refused = !sent && sent.err() != EAGAIN;
     if (!sent) {
       if (sent.err() == EPIPE) {
         // The connection sends no more (closed or shut down): writes fail with EPIPE,
@@ -370,8 +371,11 @@ void ShimServer::maybe_finish_close(RegionState& r, std::uint32_t s, Instant now
   if (!slot.used || !slot.released) return;
   // What the app queued before closing goes out first, unless the connection failed.
   const shim::SocketBlock& b = r.region->view().socket(s);
+  // What the engine refused (a socket that never connected, data after SHUT_WR, a failed
+  // connection) will never go: waiting for it would keep the slot, its engine socket and
+  // the region forever. The daemon's own record decides, not the app-writable state.
   const bool failed = (b.state.load(std::memory_order_relaxed) & st::kError) != 0;
-  if (!failed && slot.tx && slot.tx->readable() > 0) return;
+  if (!failed && !slot.tx_refused && slot.tx && slot.tx->readable() > 0) return;
   (void)engine_.close(slot.id, now);
   free_slot(r, s);
 }

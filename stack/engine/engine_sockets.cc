@@ -261,6 +261,7 @@ Errno Engine::shutdown(SocketId id, ShutdownHow how, Instant now) {
       // Linux inet_shutdown: SHUT_RD on a listener stops it (tcp_disconnect).
       if (rd) {
         close_listener(id.index, now);
+        sync_gauges();  // the children it reset are gone from the flow table
       }
       return 0;
     case SocketKind::kConnection: {

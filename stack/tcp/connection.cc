@@ -14,7 +14,6 @@ namespace flags = wire::tcp_flags;
 namespace {
 constexpr std::uint32_t kTimestampOverhead = 12;  // RFC 7323 §3: 10 bytes + 2 NOPs
 constexpr std::uint32_t kMinSndMss = 64;
-constexpr std::uint32_t kIpTcpHeaders = 40;
 }  // namespace
 
 const char* to_string(State s) {

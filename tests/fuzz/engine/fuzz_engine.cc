@@ -28,7 +28,8 @@ using namespace std::chrono_literals;
 
 constexpr Duration kJumps[] = {1ms, 5ms, 40ms, 200ms, 500ms, 1s, 2s, 5s, 15s, 61s, 130s, 3600s};
 constexpr Duration kMaxVirtualTime = 12h;
-constexpr std::size_t kFinalRounds = 20'000;
+constexpr std::size_t kFinalRounds = 50'000;
+constexpr std::size_t kBusyRounds = 200;  // rounds with traffic in a row before the wire slows
 constexpr Duration kFinalTime = 4h;  // beyond every retransmission, persist and TIME-WAIT limit
 constexpr std::size_t kLengths[] = {1, 2, 7, 100, 536, 1000, 1460, 1461, 2920, 4000, 8192, 16384, 0, 3, 300, 65536};
 
@@ -50,6 +51,10 @@ se::test::SimOptions options(std::uint8_t cfg) {
     e->max_sockets = 40;
     e->somaxconn = 8;
     e->syn_queue_limit = 4;
+    e->arp.max_entries = 16;
+    e->arp.max_pending_total = 64;
+    e->timer_slots = 512;  // a 0.5 s fine wheel: long timers cascade from the coarse one
+    e->tx_hold = 256;
     e->syn_cookies = (cfg & c::kNoSynCookies) == 0;
     e->tcp.timestamps = (cfg & c::kNoTimestamps) == 0;
     e->tcp.sack = (cfg & c::kNoSack) == 0;
@@ -156,13 +161,16 @@ bool tracing() {
   return on;
 }
 
-void trace(World& world, std::size_t n, prog::Op op, Instant start) {
+void trace_op(std::size_t n, prog::Op op) {
   static constexpr const char* kNames[] = {
       "socket", "bind", "listen", "connect", "accept", "send", "recv", "shutdown", "close", "abort",
       "setopt", "step", "jump", "craft_tcp", "craft_other", "mutate", "fault", "events", "query",
       "ping", "raw"};
-  std::fprintf(stderr, "%4zu %-11s t=%9.3f ms", n, kNames[static_cast<std::size_t>(op)],
-               static_cast<double>((world.now() - start).count()) / 1000.0);
+  std::fprintf(stderr, "%4zu %-11s", n, kNames[static_cast<std::size_t>(op)]);
+}
+
+void trace_state(World& world, Instant start) {
+  std::fprintf(stderr, " t=%9.3f ms", static_cast<double>((world.now() - start).count()) / 1000.0);
   for (int e = 0; e < 2; ++e) {
     const se::EngineCounters& c = world.engine(e).counters();
     std::fprintf(stderr, " | %c: sockets %llu conns %llu est %llu in %llu B out %llu B rtx %llu", "ab"[e],
@@ -189,23 +197,52 @@ bool all_released(World& world) {
   return world.link().buffers_in_use() == 0;
 }
 
+// How long a round with traffic takes, after `busy` such rounds in a row. Two endpoints
+// a crafted segment desynchronized answer each other's ACKs for ever (RFC 9293 §3.10.7.4:
+// an unacceptable segment gets an ACK; reported: nothing rate-limits these ACKs), once
+// per round trip, 5 us on this wire. So a long busy spell makes the wire slower and
+// slower (1 ms, doubling every kBusyRounds rounds, up to 1 s), and the retransmission
+// limits that end such an exchange come due within the round budget.
+Duration busy_round_trip(std::size_t busy) {
+  if (busy <= kBusyRounds) return 5us;
+  const std::size_t doublings = std::min<std::size_t>(busy / kBusyRounds - 1, 10);
+  return std::min<Duration>(Duration(1ms) * (std::int64_t{1} << doublings), 1s);
+}
+
 // Everything closed, then time runs from deadline to deadline until nothing is left.
 void finish(World& world, Apps& apps) {
   world.release_held();
   apps.close_all();
   check_both(world, apps);
-  const Instant end = world.now() + kFinalTime;
-  for (std::size_t i = 0; i < kFinalRounds; ++i) {
+  const Instant start = world.now(), end = start + kFinalTime;
+  const char* stop = "round limit";
+  std::size_t i = 0, busy = 0;
+  for (; i < kFinalRounds; ++i) {
     const std::size_t work = world.round();
     if (i % 16 == 0) check_both(world, apps);
     if (work > 0) {
-      world.advance(5us);
+      world.advance(busy_round_trip(++busy));
+      if (world.now() > end) {
+        stop = "time limit, still busy";
+        break;
+      }
       continue;
     }
-    if (all_released(world)) break;
+    busy = 0;
+    if (all_released(world)) {
+      stop = "all released";
+      break;
+    }
     const Instant next = world.next_deadline();
-    if (next == stack::kNever || next > end) break;
+    if (next == stack::kNever || next > end) {
+      stop = next == stack::kNever ? "no timer armed" : "time limit";
+      break;
+    }
     world.advance(std::max<Duration>(next - world.now(), 1us));
+  }
+  if (tracing()) {
+    std::fprintf(stderr, "last phase: %zu rounds, %.3f s, stopped: %s\n", i,
+                 static_cast<double>((world.now() - start).count()) / 1e6, stop);
   }
   check_both(world, apps);
   check_all_released(world);
@@ -218,17 +255,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace utcp::fuzz;
   ByteReader in({data, size});
   World world(options(in.u8()));
+  world.trace_frames(tracing() && std::getenv("UTCP_FUZZ_TRACE")[0] == '2');
   Apps apps(world);
   const Instant start = world.now();
   for (std::size_t n = 0; n < prog::kMaxOps && !in.done(); ++n) {
     const auto op = static_cast<prog::Op>(in.u8() % static_cast<std::uint8_t>(prog::Op::kCount));
+    if (tracing()) trace_op(n, op);
     try {
       execute(world, apps, op, in);
     } catch (const RigGaveUp&) {
       // A frame builder refused (too big): the operation did nothing.
     }
     check_both(world, apps);
-    if (tracing()) trace(world, n, op, start);
+    if (tracing()) trace_state(world, start);
     if (world.now() - start > kMaxVirtualTime) break;
   }
   finish(world, apps);

@@ -2,6 +2,7 @@
 #include "tests/fuzz/engine/world.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "stack/wire/ethernet.h"
@@ -148,6 +149,11 @@ void World::observe(int to, const io::PacketBuf& buf) {
   ++frames_seen_;
   const std::optional<TcpOfFrame> t = tcp_of(buf.bytes());
   if (!t) return;
+  if (trace_frames_) {
+    std::fprintf(stderr, "      %12.6f %c->%c %5u->%-5u flags %02x seq %10u ack %10u len %4zu win %5u\n",
+                 static_cast<double>(stack::to_us(now_)) / 1e6, "ab"[1 - to], "ab"[to], t->tcp.src_port, t->tcp.dst_port, t->tcp.flags, t->tcp.seq.raw(),
+                 t->tcp.ack.raw(), t->payload.size(), t->tcp.window);
+  }
   recent_.push_back(SeenFrame{to, Frame(buf.data, buf.data + buf.len)});
   if (recent_.size() > kRecentFrames) recent_.pop_front();
   const wire::Endpoint src{t->ip.src, t->tcp.src_port}, dst{t->ip.dst, t->tcp.dst_port};

@@ -92,6 +92,8 @@ class World {
   const std::vector<FlowSeen>& flows() const { return flows_; }
   const std::deque<SeenFrame>& recent() const { return recent_; }
   std::size_t frames_seen() const { return frames_seen_; }
+  // Prints every TCP segment the link carries (UTCP_FUZZ_TRACE=2).
+  void trace_frames(bool on) { trace_frames_ = on; }
 
  private:
   stack::io::PacketIo& end_of(int e);  // engine e's device: its rx_burst yields frames for e
@@ -110,6 +112,7 @@ class World {
   std::vector<Frame> injected_[2];
   std::vector<stack::io::PacketBuf*> scratch_;
   std::size_t frames_seen_ = 0;
+  bool trace_frames_ = false;
 };
 
 // The TCP header and payload of a frame, when it is an IPv4/TCP frame whose checksums
