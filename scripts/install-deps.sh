@@ -15,6 +15,7 @@ packages=(
   nginx lighttpd                                 # libutcp.so acceptance: real servers
   gnuplot-nox                                    # benchmarks: the A/B plots
   tshark                                         # integration tests: reading utcpd --pcap
+  python3-scapy                                  # integration tests: crafted malformed packets, SYN flood
   clang-14 libclang-rt-14-dev llvm-14            # fuzz targets (libFuzzer, symbolizer): scripts/fuzz.sh
 )
 
