@@ -349,8 +349,10 @@ void ControlServer::drain_channels() {
   }
   // A family with no process and no socket left is over; the engines drop their
   // views of its region when they next look (see ShimServer).
-  const auto over = [](const std::unique_ptr<Family>& f) {
-    return f->channels == 0 && f->placeholders == 0;
+  const auto over = [this](const std::unique_ptr<Family>& f) {
+    const bool done = f->channels == 0 && f->placeholders == 0;
+    if (done) post_all({EngineMsg::Kind::kFamilyOver, f->region, 0, 0, 0});
+    return done;
   };
   const auto before = families_.size();
   families_.erase(std::remove_if(families_.begin(), families_.end(), over), families_.end());

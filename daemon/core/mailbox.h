@@ -24,6 +24,7 @@ struct EngineMsg {
     kPlaceholder,  // the app registered the placeholder of (slot, generation)
     kRelease,      // the placeholder's last reference closed: close like the kernel
     kChannelGone,  // the process died: release what only it held, stop writing to it
+    kFamilyOver,   // no process and no placeholder left: nothing of `region` may stay
   };
   Kind kind = Kind::kChannelUp;
   std::shared_ptr<Region> region;

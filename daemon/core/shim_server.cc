@@ -80,6 +80,21 @@ void ShimServer::deliver(const EngineMsg& msg, Instant now) {
       channel_gone(r, msg.channel, now);
       msg.region->channel_pending(msg.channel).fetch_sub(1);
       return;
+    case EngineMsg::Kind::kFamilyOver:
+      family_over(r, now);
+      return;
+  }
+}
+
+// Every process of the family is gone and every placeholder's release came before this
+// (one mailbox, in order), so a slot still used here is one nothing will ever release:
+// a listener share a kListen made for a slot its owner never registered (an app may ask
+// for any slot and generation). Releasing it frees its port and lets the region go.
+void ShimServer::family_over(RegionState& r, Instant now) {
+  for (std::uint32_t s = 0; s < r.g.sockets; ++s) {
+    if (!r.slots[s].used || r.slots[s].released) continue;
+    ++counters_.released_at_family_end;
+    release(r, s, now);
   }
 }
 

@@ -47,6 +47,8 @@ struct ShimCounters {
   std::uint64_t sockets_opened = 0;    // slots handed out (socket + accept)
   std::uint64_t sockets_released = 0;  // slots given back
   std::uint64_t released_by_death = 0; // of those: never registered before the app died
+  std::uint64_t released_at_family_end = 0;  // of those: left when the family ended (an app
+                                             // asked a listener share for a slot nobody owns)
   std::uint64_t channels_gone = 0;
   std::uint64_t bytes_to_apps = 0;
   std::uint64_t bytes_from_apps = 0;
@@ -66,6 +68,7 @@ struct ShimCounters {
     fn("shim_sockets_opened", sockets_opened);
     fn("shim_sockets_released", sockets_released);
     fn("shim_released_by_death", released_by_death);
+    fn("shim_released_at_family_end", released_at_family_end);
     fn("shim_channels_gone", channels_gone);
     fn("shim_bytes_to_apps", bytes_to_apps);
     fn("shim_bytes_from_apps", bytes_from_apps);
@@ -158,6 +161,7 @@ class ShimServer {
   void maybe_finish_close(RegionState& r, std::uint32_t s, stack::Instant now);
   void free_slot(RegionState& r, std::uint32_t s);
   void channel_gone(RegionState& r, std::uint32_t c, stack::Instant now);
+  void family_over(RegionState& r, stack::Instant now);
   void publish_events(RegionState& r);
   void wake_apps(RegionState& r);
   void forget_finished_regions();

@@ -94,6 +94,7 @@ void visit_tcp(const tcp::TcpCounters& t, CounterVisitor& v) {
   v.visit("tcp_paws_rejected", t.paws_rejected);
   v.visit("tcp_challenge_acks", t.challenge_acks);
   v.visit("tcp_challenge_acks_suppressed", t.challenge_acks_suppressed);
+  v.visit("tcp_invalid_acks_suppressed", t.invalid_acks_suppressed);
   v.visit("tcp_sack_blocks_ignored", t.sack_blocks_ignored);
   v.visit("tcp_zero_window_probes", t.zero_window_probes);
   v.visit("tcp_keepalive_probes", t.keepalive_probes);

@@ -406,23 +406,21 @@ std::uint32_t Engine::level_readiness(const Socket& s) const {
   if (s.kind != SocketKind::kConnection) {
     return ev::kWritable | ev::kHangup;  // tcp_poll on a socket in TCP_CLOSE
   }
+  // Linux's tcp_poll: a shut receive side (the peer's FIN, SHUT_RD, an error) is
+  // readable, since recv() returns at once; both sides shut, or CLOSED, is a hangup.
   const tcp::State st = s.conn->state();
   std::uint32_t mask = s.conn->readable_bytes() > 0 ? ev::kReadable : 0;
-  switch (st) {
-    case tcp::State::kCloseWait:
-    case tcp::State::kLastAck:
-    case tcp::State::kClosing:
-    case tcp::State::kTimeWait:
-      mask |= ev::kReadable | ev::kReadHangup;  // the peer's FIN: read returns 0
-      break;
-    case tcp::State::kClosed:
-      mask |= ev::kReadable | ev::kReadHangup | ev::kHangup;
-      break;
-    default:
-      break;
+  const bool rx_shut = s.conn->receive_shut();
+  if (rx_shut || st == tcp::State::kClosed) {
+    mask |= ev::kReadable | ev::kReadHangup;
   }
-  if ((st == tcp::State::kEstablished || st == tcp::State::kCloseWait) &&
-      s.conn->send_space() > 0) {
+  if (st == tcp::State::kClosed || (rx_shut && s.conn->send_shut())) {
+    mask |= ev::kHangup;
+  }
+  // Writable also when a send fails at once (EPIPE or the error) instead of blocking.
+  if (((st == tcp::State::kEstablished || st == tcp::State::kCloseWait) &&
+       s.conn->send_space() > 0) ||
+      s.conn->send_shut() || st == tcp::State::kClosed) {
     mask |= ev::kWritable;
   }
   return mask;

@@ -172,6 +172,10 @@ class Connection {
   virtual std::uint32_t peek_events() const = 0;
   virtual std::size_t readable_bytes() const = 0;
   virtual std::size_t send_space() const = 0;
+  // Linux's sk_shutdown bits: the receive side ends with the peer's FIN, shutdown(SHUT_RD),
+  // close() or an error; the send side with shutdown(SHUT_WR), close() or an error.
+  virtual bool receive_shut() const = 0;
+  virtual bool send_shut() const = 0;
   virtual int take_error() = 0;                  // SO_ERROR: pending errno, then cleared
   virtual TcpInfo info() const = 0;
 };

@@ -65,6 +65,8 @@ class TcpConnection final : public Connection {
   std::uint32_t peek_events() const override { return events_; }
   std::size_t readable_bytes() const override { return rcv_buf_.size(); }
   std::size_t send_space() const override;
+  bool receive_shut() const override { return rd_shutdown_ || tcb_.peer_fin; }
+  bool send_shut() const override { return wr_shutdown_; }
   int take_error() override;
   TcpInfo info() const override;
 
@@ -115,6 +117,7 @@ class TcpConnection final : public Connection {
   void send_syn(Instant now);
   void send_ack(Instant now);
   void send_challenge_ack(Instant now);
+  void send_invalid_ack(const wire::TcpRepr& seg, std::size_t payload_len, Instant now);
   void send_rst(SeqNum seq, bool with_ack);
   void send_probe(Instant now);
   // Fills ACK, window and options into a non-RST segment, then sends it.
@@ -197,6 +200,7 @@ class TcpConnection final : public Connection {
   Instant last_send_{};               // RFC 5681 §4.1 idle restart
   Instant challenge_window_start_{};  // RFC 5961 §7 rate limit
   std::uint32_t challenge_count_ = 0;
+  Instant last_invalid_ack_ = kNever;  // the last ACK for an unacceptable segment
 
   bool passive_ = false;      // created by a listener (no error reported on reset)
   bool orphan_ = false;       // close() was called

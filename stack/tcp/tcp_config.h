@@ -32,6 +32,10 @@ struct TcpConfig {
   std::uint32_t max_retransmits = 15;    // Linux tcp_retries2: then the connection times out
   std::uint32_t max_ooo_ranges = 64;     // bound on out-of-order holes a receiver tracks
   std::uint32_t challenge_ack_per_second = 10;  // RFC 5961 §7, per connection
+  // At most one ACK per interval answers an unacceptable or PAWS-failed segment without
+  // data (Linux tcp_invalid_ratelimit): two desynchronized ends would otherwise ACK each
+  // other's ACKs at the round-trip rate (RFC 5961 §7: "throttle").
+  Duration invalid_ack_interval = std::chrono::milliseconds(500);
   std::uint32_t dup_thresh = 3;          // RFC 5681 / RFC 6675 DupThresh
 };
 

@@ -28,6 +28,7 @@ struct TcpCounters {
   std::uint64_t paws_rejected = 0;         // RFC 7323 §5
   std::uint64_t challenge_acks = 0;        // RFC 5961 §3-5
   std::uint64_t challenge_acks_suppressed = 0;  // RFC 5961 §7 rate limit
+  std::uint64_t invalid_acks_suppressed = 0;    // dup ACKs for unacceptable segments skipped
   std::uint64_t sack_blocks_ignored = 0;   // outside [SND.UNA, SND.NXT]
   std::uint64_t zero_window_probes = 0;
   std::uint64_t keepalive_probes = 0;

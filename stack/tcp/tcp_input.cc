@@ -205,7 +205,7 @@ void TcpConnection::input_synchronized(const wire::TcpRepr& seg,
   // RFC 7323 §5.3 R1, before the sequence number check.
   if (paws_rejects(seg, payload.size(), now)) {
     ++ctx_.counters->paws_rejected;
-    send_ack(now);
+    send_invalid_ack(seg, payload.size(), now);
     return;
   }
   // First, check sequence number: "If an incoming segment is not acceptable, an
@@ -213,7 +213,7 @@ void TcpConnection::input_synchronized(const wire::TcpRepr& seg,
   if (!acceptable(seg, payload.size())) {
     ++ctx_.counters->out_of_window;
     if (!rst) {
-      send_ack(now);
+      send_invalid_ack(seg, payload.size(), now);
     }
     return;
   }

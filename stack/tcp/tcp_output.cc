@@ -199,6 +199,23 @@ void TcpConnection::send_challenge_ack(Instant now) {
   send_ack(now);
 }
 
+// Linux's tcp_oow_rate_limited: data without SYN is a retransmission whose ACK got
+// lost, so it is always answered; a bare ACK, SYN or FIN at most once per interval,
+// which ends the ACK loop of two desynchronized ends (each finds the other's ACK
+// unacceptable and answers it).
+void TcpConnection::send_invalid_ack(const wire::TcpRepr& seg, std::size_t payload_len,
+                                     Instant now) {
+  const bool data = payload_len > 0 && !seg.has(flags::kSyn);
+  if (!data) {
+    if (last_invalid_ack_ != kNever && now - last_invalid_ack_ < cfg_.invalid_ack_interval) {
+      ++ctx_.counters->invalid_acks_suppressed;
+      return;
+    }
+    last_invalid_ack_ = now;
+  }
+  send_ack(now);
+}
+
 void TcpConnection::send_rst(SeqNum seq, bool with_ack) {
   wire::TcpRepr r;
   r.src_port = tuple_.local.port;

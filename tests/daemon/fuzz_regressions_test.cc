@@ -48,3 +48,34 @@ TEST_CASE("shim regression: data written after SHUT_WR does not keep a released 
   rig.settle(5);
   CHECK(rig.shim().open_slots() == 1);  // the listener only
 }
+
+// fuzz_shim, reported as a known gap in session 5: a kListen for another engine's slot
+// makes this engine's share of that listener, released only by the owner's kRelease of
+// exactly that (slot, generation). An app that asks with a pair no owner registered
+// left a listening socket, its port and the region behind for good. The control thread
+// now ends the family (kFamilyOver) and every engine releases what is left of it.
+TEST_CASE("shim regression: a listener share nobody owns goes when the family ends", "[daemon][shim]") {
+  shim::Geometry g = small_geometry();
+  g.engines = 2;  // this engine is 0: odd slots belong to engine 1
+  Rig rig(g);
+  rig.channel_up(0);
+  App app(rig.region(), 0);
+  shim::Command share = Rig::command(shim::Op::kListen, Sock{3, 77}, 5402);
+  share.value = 16;
+  CHECK(rig.call(app, share).result == 0);
+  CHECK(rig.shim().open_slots() == 1);
+
+  rig.region().channel_pending(0).store(1);
+  rig.mail(EngineMsg::Kind::kChannelGone, 0);
+  rig.settle(5);
+  CHECK(rig.shim().open_slots() == 1);  // a share lives as long as its owner's placeholder
+
+  rig.mail(EngineMsg::Kind::kFamilyOver, 0);
+  rig.settle(5);
+  CHECK(rig.shim().open_slots() == 0);
+  CHECK(rig.shim().counters().released_at_family_end == 1);
+  // The port is free again: a new listener binds it.
+  const auto l = rig.b().socket();
+  REQUIRE(l.ok());
+  CHECK(rig.b().bind(*l, {stack::wire::Ipv4Addr{}, 5402}) == 0);
+}

@@ -173,6 +173,7 @@ class Rig {
   }
 
   Engine& a() { return a_; }
+  Engine& b() { return b_; }  // utcpd's engine, under the ShimServer
   ShimServer& shim() { return shim_; }
   Region& region() { return *region_; }
   const shim::RegionView& view() { return region_->view(); }

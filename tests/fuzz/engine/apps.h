@@ -36,7 +36,6 @@ struct AppSocket {
   std::shared_ptr<Stream> out, in;
   std::uint64_t sent = 0;     // through this socket
   std::uint64_t read = 0;
-  bool shut_rd = false;       // shutdown(SHUT_RD) succeeded on it
 };
 
 // What no connection may exceed: the largest buffer any socket can have had.

@@ -29,7 +29,6 @@ using namespace std::chrono_literals;
 constexpr Duration kJumps[] = {1ms, 5ms, 40ms, 200ms, 500ms, 1s, 2s, 5s, 15s, 61s, 130s, 3600s};
 constexpr Duration kMaxVirtualTime = 12h;
 constexpr std::size_t kFinalRounds = 50'000;
-constexpr std::size_t kBusyRounds = 200;  // rounds with traffic in a row before the wire slows
 constexpr Duration kFinalTime = 4h;  // beyond every retransmission, persist and TIME-WAIT limit
 constexpr std::size_t kLengths[] = {1, 2, 7, 100, 536, 1000, 1460, 1461, 2920, 4000, 8192, 16384, 0, 3, 300, 65536};
 
@@ -197,17 +196,10 @@ bool all_released(World& world) {
   return world.link().buffers_in_use() == 0;
 }
 
-// How long a round with traffic takes, after `busy` such rounds in a row. Two endpoints
-// a crafted segment desynchronized answer each other's ACKs for ever (RFC 9293 §3.10.7.4:
-// an unacceptable segment gets an ACK; reported: nothing rate-limits these ACKs), once
-// per round trip, 5 us on this wire. So a long busy spell makes the wire slower and
-// slower (1 ms, doubling every kBusyRounds rounds, up to 1 s), and the retransmission
-// limits that end such an exchange come due within the round budget.
-Duration busy_round_trip(std::size_t busy) {
-  if (busy <= kBusyRounds) return 5us;
-  const std::size_t doublings = std::min<std::size_t>(busy / kBusyRounds - 1, 10);
-  return std::min<Duration>(Duration(1ms) * (std::int64_t{1} << doublings), 1s);
-}
+// A round with traffic costs one round trip of this wire. (Two ends a crafted segment
+// desynchronized once ACKed each other's ACKs at this rate for ever; ACKs for
+// unacceptable segments are rate-limited now, tcp_config.h invalid_ack_interval.)
+constexpr Duration kRoundTrip = 5us;
 
 // Everything closed, then time runs from deadline to deadline until nothing is left.
 void finish(World& world, Apps& apps) {
@@ -216,19 +208,18 @@ void finish(World& world, Apps& apps) {
   check_both(world, apps);
   const Instant start = world.now(), end = start + kFinalTime;
   const char* stop = "round limit";
-  std::size_t i = 0, busy = 0;
+  std::size_t i = 0;
   for (; i < kFinalRounds; ++i) {
     const std::size_t work = world.round();
     if (i % 16 == 0) check_both(world, apps);
     if (work > 0) {
-      world.advance(busy_round_trip(++busy));
+      world.advance(kRoundTrip);
       if (world.now() > end) {
         stop = "time limit, still busy";
         break;
       }
       continue;
     }
-    busy = 0;
     if (all_released(world)) {
       stop = "all released";
       break;

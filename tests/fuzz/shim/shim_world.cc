@@ -141,10 +141,6 @@ App* ShimWorld::any_app(std::uint8_t sel) {
   return nullptr;
 }
 
-void ShimWorld::note_listen(std::uint32_t slot, std::uint32_t generation) {
-  if (g_.engines > 1 && slot % g_.engines != 0) shares_.insert({slot, generation});
-}
-
 void ShimWorld::post(ByteReader& in) {
   const std::uint8_t chan = in.u8(), op = in.u8(), slot_sel = in.u8(), gen_sel = in.u8();
   const std::uint8_t a = in.u8(), b = in.u8(), ip = in.u8(), port = in.u8();
@@ -168,7 +164,6 @@ void ShimWorld::post(ByteReader& in) {
   cmd.port = kPorts[port % std::size(kPorts)];
   cmd.value = static_cast<std::int16_t>(value);
   cmd.value2 = flags >> 1;
-  if (cmd.op == shim::Op::kListen) note_listen(cmd.slot, cmd.generation);
   app->post(cmd);  // RigGaveUp when the ring is full or poisoned: the process's own problem
   if (pending_.size() >= kMaxPending) pending_.erase(pending_.begin());
   pending_[cmd.tag] = Pending{chan % g_.channels, cmd.op};
@@ -195,7 +190,6 @@ void ShimWorld::raw_command(ByteReader& in) {
     default: break;
   }
   ctl->head.value.store(next, std::memory_order_release);
-  if (cmd.op == shim::Op::kListen) note_listen(cmd.slot, cmd.generation);
 }
 
 void ShimWorld::scribble(ByteReader& in) {
@@ -456,25 +450,20 @@ void ShimWorld::finish() {
   for (const auto& [slot, generation] : registered_) {
     rig_.mail(EngineMsg::Kind::kRelease, 0, Sock{slot, generation});
   }
-  // Known gap, reported: a listener share made by a kListen for another engine's slot
-  // is released only by a kRelease of that (slot, generation), which the control thread
-  // sends only for a real placeholder; a share asked with any other pair stays forever.
-  // The ones this program asked for are released as an owner's close would.
-  for (const auto& [slot, generation] : shares_) {
-    rig_.mail(EngineMsg::Kind::kRelease, 0, Sock{slot, generation});
-  }
   for (std::uint32_t c = 0; c < g_.channels; ++c) channel_gone(c);
+  // With no process and no placeholder left the control thread ends the family; that
+  // releases whatever the attacker made nobody else can name (listener shares asked
+  // for slots and generations no owner registered).
+  rig_.mail(EngineMsg::Kind::kFamilyOver, 0);
   victim_.region->channel_pending(0).store(1);
   rig_.shim().deliver({EngineMsg::Kind::kChannelGone, victim_.region, 0, 0, 0}, rig_.now());
   for (const auto id : clients_) (void)rig_.a().close(id, rig_.now());
   (void)rig_.a().close(victim_.client, rig_.now());
-  // Every slot an engine handed out goes back, every connection closes; what may stay
-  // is a share (above), holding one engine socket each.
+  // Every slot an engine handed out goes back, every share too, every connection closes.
   const auto released = [&] {
     const auto* b = counters_of_b(rig_);
-    const std::size_t shares = rig_.shim().open_slots() - rig_.shim().counters().open_slots;
-    return rig_.shim().counters().open_slots == 0 && rig_.a().counters().sockets == 0 &&
-           (b == nullptr || b->sockets == shares);
+    return rig_.shim().counters().open_slots == 0 && rig_.shim().open_slots() == 0 &&
+           rig_.a().counters().sockets == 0 && (b == nullptr || b->sockets == 0);
   };
   (void)rig_.run_until(released, 50'000);
   const auto* b = counters_of_b(rig_);

@@ -60,7 +60,6 @@ class ShimWorld {
   void channel_up(std::uint32_t c);
   Sock resolve(std::uint8_t slot_sel, std::uint8_t gen_sel) const;
   App* any_app(std::uint8_t sel);
-  void note_listen(std::uint32_t slot, std::uint32_t generation);
 
   void start_victim();
   void check_victim();
@@ -73,7 +72,6 @@ class ShimWorld {
   std::uint32_t next_tag_ = 1u << 30;         // apart from the rig's own tags
   std::vector<Sock> known_;                   // slots the attacker learned from replies
   std::set<std::pair<std::uint32_t, std::uint32_t>> registered_;  // placeholders (slot, generation)
-  std::set<std::pair<std::uint32_t, std::uint32_t>> shares_;      // kListen for other engines' slots
   std::vector<stack::engine::SocketId> clients_;                  // engine A's sockets
   Victim victim_;
 };

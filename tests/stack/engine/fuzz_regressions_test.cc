@@ -31,5 +31,41 @@ TEST_CASE("engine regression: shutting a listener down updates the gauges at onc
   CHECK(b.counters().listeners == 0);
 }
 
+// fuzz_engine, reported as a known gap in session 5: after shutdown(SHUT_RD) recv()
+// returned 0 at once but readiness() lacked kReadable, so a poll() on it would sleep;
+// Linux's tcp_poll says EPOLLIN | EPOLLRDHUP, and EPOLLHUP once both sides are shut.
+TEST_CASE("engine regression: a socket shut for reading polls readable, both ways a hangup",
+          "[engine]") {
+  namespace ev = tcp::events;
+  Sim sim;
+  Engine& a = sim.a();
+  Engine& b = sim.b();
+  const SocketId l = b.socket().value();
+  REQUIRE(b.bind(l, {wire::Ipv4Addr{}, 5402}) == 0);
+  REQUIRE(b.listen(l, 8) == 0);
+  const SocketId c = a.socket().value();
+  REQUIRE(a.connect(c, {kIpB, 5402}, sim.now()) == EINPROGRESS);
+  Result<SocketId> s = Result<SocketId>::error(EAGAIN);
+  REQUIRE(sim.run_until([&] {
+    s = b.accept(l, nullptr);
+    return s.ok() && a.info(c).value().state == tcp::State::kEstablished;
+  }));
+  CHECK((a.readiness(c).value() & ev::kReadable) == 0);
+
+  REQUIRE(a.shutdown(c, ShutdownHow::kRead, sim.now()) == 0);
+  std::uint8_t buf[16];
+  CHECK(a.recv(c, buf, MsgFlags{}, sim.now()).value() == 0);
+  const std::uint32_t shut_rd = a.readiness(c).value();
+  CHECK((shut_rd & (ev::kReadable | ev::kReadHangup)) == (ev::kReadable | ev::kReadHangup));
+  CHECK((shut_rd & ev::kHangup) == 0);
+  CHECK((shut_rd & ev::kWritable) != 0);
+
+  REQUIRE(a.shutdown(c, ShutdownHow::kWrite, sim.now()) == 0);
+  const std::uint32_t both = a.readiness(c).value();
+  CHECK((both & ev::kHangup) != 0);
+  CHECK((both & ev::kWritable) != 0);  // send() fails at once with EPIPE: it won't block
+  CHECK(a.send(c, buf, MsgFlags{}, sim.now()).err() == EPIPE);
+}
+
 }  // namespace
 }  // namespace utcp::stack::engine::test

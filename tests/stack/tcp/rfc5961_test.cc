@@ -128,6 +128,34 @@ TEST_CASE("challenge ACKs are limited per connection per second", "[tcp][rfc5961
   CHECK(h.sent_count() == 1);
 }
 
+// Linux tcp_invalid_ratelimit: a bare segment outside the window gets at most one ACK
+// per 500 ms; data outside it (a retransmission whose ACK was lost) always gets one.
+TEST_CASE("ACKs for unacceptable segments without data are limited to one per 500 ms",
+          "[tcp][rfc5961][ratelimit]") {
+  Harness h;
+  h.established();
+  wire::TcpRepr stale = h.seg();
+  stale.seq = h.remote_seq - 5000;  // below the window: unacceptable
+  for (int i = 0; i < 10; ++i) {
+    h.inject(stale);
+  }
+  CHECK(h.sent_count() == 1);
+  CHECK(h.counters.out_of_window == 10);
+  CHECK(h.counters.invalid_acks_suppressed == 9);
+  h.drop_sent();
+  for (int i = 0; i < 3; ++i) {
+    h.inject(stale, bytes("retransmitted"));  // data: always answered
+  }
+  CHECK(h.sent_count() == 3);
+  h.drop_sent();
+  h.advance(499ms);
+  h.inject(stale);
+  CHECK(h.sent_count() == 0);
+  h.advance(1ms);
+  h.inject(stale);
+  CHECK(h.sent_count() == 1);
+}
+
 // ===================== PAWS =====================
 
 TEST_CASE("PAWS drops a segment with an old TSval and sends an ACK", "[tcp][paws]") {
