@@ -78,19 +78,21 @@ utcpd_snapshot() {
 
 # utcp_gauge NAME: the total over engines of one of utcpd's counters now, by
 # `utcp stat --json` ($UTCP and $CONTROL set by the caller).
+# Debian's python (PATH's may be a pyenv shim that takes seconds to start when loaded).
 utcp_gauge() {
   "$UTCP" stat -a --json --control "$CONTROL" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["total"].get(sys.argv[1], 0))' "$1"
+    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["total"].get(sys.argv[1], 0))' "$1"
 }
 
 # utcp_live_state: the gauges that must return to their baseline once connections end:
 # connections in every state but TIME-WAIT (its 2 MSL is expected after an active
-# close), the apps' open sockets, and the frames utcpd holds.
+# close), the apps' open sockets, and the frames utcpd holds. One `utcp stat`.
 utcp_live_state() {
-  local busy=0 name
-  for name in conn_listen conn_syn_sent conn_syn_received conn_established conn_fin_wait1 \
-              conn_fin_wait2 conn_close_wait conn_closing conn_last_ack; do
-    busy=$((busy + $(utcp_gauge $name)))
-  done
-  echo "connections=$busy open_slots=$(utcp_gauge shim_open_slots) buffers_held=$(utcp_gauge buffers_held)"
+  "$UTCP" stat -a --json --control "$CONTROL" | /usr/bin/python3 -c '
+import json, sys
+t = json.load(sys.stdin)["total"]
+busy = sum(t.get("conn_" + n, 0) for n in ("listen", "syn_sent", "syn_received", "established",
+           "fin_wait1", "fin_wait2", "close_wait", "closing", "last_ack"))
+print("connections=%d open_slots=%d buffers_held=%d" % (busy, t.get("shim_open_slots", 0),
+                                                        t.get("buffers_held", 0)))'
 }
