@@ -22,9 +22,9 @@ std::uint32_t IsnGenerator::timestamp_offset(wire::Ipv4Addr local,
 }
 
 // RFC 6056 §3.3.3: "offset = F(local_IP, remote_IP, remote_port, secret_key)".
-std::uint16_t ephemeral_port_offset(const Secret& secret, wire::Ipv4Addr local,
+std::uint32_t ephemeral_port_offset(const Secret& secret, wire::Ipv4Addr local,
                                     wire::Endpoint remote) {
-  return static_cast<std::uint16_t>(
+  return static_cast<std::uint32_t>(
       HashInput(HashDomain::kPortOffset).u32(local.value).endpoint(remote).hash(secret));
 }
 

@@ -31,8 +31,10 @@ class IsnGenerator {
 };
 
 // RFC 6056 §3.3.3 (algorithm 3): offset = F(local_IP, remote_IP, remote_port, secret),
-// the per-destination start of the ephemeral port search.
-std::uint16_t ephemeral_port_offset(const Secret& secret, wire::Ipv4Addr local,
+// the per-destination start of the ephemeral port search. 32 bits, so that the caller's
+// `offset % range` is even (16 bits modulo the default 28,232 ports made the first
+// 9,072 ports of the range 1.5 times as likely as the rest).
+std::uint32_t ephemeral_port_offset(const Secret& secret, wire::Ipv4Addr local,
                                     wire::Endpoint remote);
 
 }  // namespace utcp::stack::isn

@@ -78,7 +78,7 @@ TEST_CASE("isn bits are each set about half the time over sequential ports", "[i
 TEST_CASE("ephemeral_port_offset depends on the destination and the secret", "[isn]") {
   const Ipv4Addr local = kTuple.local.addr;
   const Endpoint remote = kTuple.remote;
-  const std::uint16_t base = isn::ephemeral_port_offset(kSecret, local, remote);
+  const std::uint32_t base = isn::ephemeral_port_offset(kSecret, local, remote);
   CHECK(isn::ephemeral_port_offset(kSecret, local, remote) == base);
   CHECK(isn::ephemeral_port_offset(kSecret, Ipv4Addr{local.value + 1}, remote) != base);
   CHECK(isn::ephemeral_port_offset(kSecret, local, {remote.addr, 40001}) != base);
