@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "daemon/core/idle_policy.h"
+#include "daemon/core/log.h"
 #include "daemon/core/pcap_capture.h"
 #include "daemon/core/services.h"
 #include "daemon/core/shim_server.h"
@@ -144,7 +145,7 @@ void EngineLoops::run(std::uint16_t e) {
     if (capture->ok()) {
       io = capture.get();
     } else {
-      std::fprintf(stderr, "utcpd: engine %u: cannot write %s: no capture\n", e, path.c_str());
+      log(LogLevel::kWarning, "engine %u: cannot write %s: no capture", e, path.c_str());
       capture.reset();
     }
   }
@@ -153,7 +154,7 @@ void EngineLoops::run(std::uint16_t e) {
       engine_config(opts_, e, count_, port_.rss_key(), port_.reta(), secret_), *io, now);
   std::string error;
   Services services(*engine, {opts_.echo_port, opts_.discard_port, opts_.http_port}, &error);
-  if (!error.empty()) std::fprintf(stderr, "utcpd: engine %u: %s\n", e, error.c_str());
+  if (!error.empty()) log(LogLevel::kError, "engine %u: %s", e, error.c_str());
   // The shim drains the engine's events; those of the services' sockets go to them.
   ShimServer shim(*engine, e, [&](const stack::engine::SocketEvent& ev) { services.handle(ev, now); });
   Mailbox& mail = *mailboxes_[e];
@@ -238,7 +239,7 @@ void EngineLoops::run(std::uint16_t e) {
   // injector its held frames to the port.
   engine.reset();
   if (capture) {
-    std::fprintf(stderr, "utcpd: engine %u: %llu frames captured%s\n", e,
+    log(capture->ok() ? LogLevel::kNotice : LogLevel::kWarning, "engine %u: %llu frames captured%s", e,
                  static_cast<unsigned long long>(capture->frames()),
                  capture->ok() ? "" : " (writing failed: the capture is cut short)");
   }

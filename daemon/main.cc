@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "daemon/core/control_server.h"
+#include "daemon/core/log.h"
 #include "daemon/core/options.h"
 #include "daemon/core/report.h"
 #include "daemon/core/stats.h"
@@ -32,7 +33,11 @@ dpdk_io::EalOptions eal_options(const Options& o) {
   eal.cores = o.cores;
   eal.file_prefix = o.file_prefix.empty() ? "utcpd-" + std::to_string(::getpid()) : o.file_prefix;
   if (o.hugepages != Hugepages::kAuto) eal.hugepages = o.hugepages == Hugepages::kOn;
-  eal.log_level = o.log_level;
+  eal.log_levels = o.dpdk_log_levels;
+  // dpdk_io's own lines: its decisions (offloads, RSS) and link changes.
+  eal.log = [](std::string_view line) {
+    log(LogLevel::kNotice, "%.*s", static_cast<int>(line.size()), line.data());
+  };
   return eal;
 }
 
@@ -55,7 +60,7 @@ void print_counters(const Snapshots& snaps) {
     } else if (snaps[e]) {
       std::fputs(format_snapshot(static_cast<std::uint16_t>(e), *snaps[e]).c_str(), stdout);
     } else {
-      std::fprintf(stderr, "utcpd: engine %zu did not answer the counter request\n", e);
+      log(LogLevel::kWarning, "engine %zu did not answer the counter request", e);
     }
   }
   std::fflush(stdout);
@@ -98,7 +103,7 @@ void control_loop(int sig_fd, dpdk_io::Port& port, EngineLoops& loops, ControlSe
   auto next_signal_check = next_link_check;
   for (;;) {
     if (!control.serve(100)) {
-      std::fprintf(stderr, "utcpd: control socket failed\n");
+      log(LogLevel::kError, "control socket failed");
       return;
     }
     const auto now = std::chrono::steady_clock::now();
@@ -118,12 +123,13 @@ void control_loop(int sig_fd, dpdk_io::Port& port, EngineLoops& loops, ControlSe
       print_counters(loops.collect(kSnapshotWait));
       continue;
     }
-    std::fprintf(stderr, "utcpd: signal %u: stopping\n", si.ssi_signo);
+    log(LogLevel::kNotice, "signal %u: stopping", si.ssi_signo);
     return;
   }
 }
 
 int run(const Options& opts) {
+  set_log_level(opts.log_level);
   // Blocked before EAL starts its threads, so they all inherit the mask and only the
   // signalfd sees these signals. SIGPIPE: a closed stdout must not kill the daemon.
   sigset_t signals;
@@ -135,13 +141,13 @@ int run(const Options& opts) {
 
   stack::isn::Secret secret{};
   if (sig_fd < 0 || !random_secret(&secret)) {
-    std::fprintf(stderr, "utcpd: cannot set up signals or read randomness\n");
+    log(LogLevel::kError, "cannot set up signals or read randomness");
     return 1;
   }
   std::string error;
   auto port = dpdk_io::Port::open(eal_options(opts), port_options(opts), &error);
   if (!port) {
-    std::fprintf(stderr, "utcpd: %s\n", error.c_str());
+    log(LogLevel::kError, "%s", error.c_str());
     return 1;
   }
   std::printf("%s\n", dpdk_io::to_string(port->info()).c_str());
@@ -152,7 +158,7 @@ int run(const Options& opts) {
     EngineLoops loops(*port, opts, secret);
     ControlServer control(control_config(opts, *port, loops), loops.mailboxes());
     if (!control.open(&error)) {
-      std::fprintf(stderr, "utcpd: %s\n", error.c_str());
+      log(LogLevel::kError, "%s", error.c_str());
       rc = 1;
     } else if (loops.start(&error)) {
       std::printf("control: %s\n", control.path().c_str());
@@ -161,7 +167,7 @@ int run(const Options& opts) {
       control_loop(sig_fd, *port, loops, control);
       print_counters(loops.stop());
     } else {
-      std::fprintf(stderr, "utcpd: %s\n", error.c_str());
+      log(LogLevel::kError, "%s", error.c_str());
       rc = 1;
     }
   }

@@ -36,7 +36,7 @@ struct EalOptions {
   // hugetlbfs mount is needed), else --no-huge.
   std::optional<bool> hugepages;
   unsigned memory_mb = 256;  // -m for --no-huge; the minimum free hugepage memory otherwise
-  std::string log_level;     // EAL --log-level (e.g. "notice", "pmd.net.tap:debug")
+  std::vector<std::string> log_levels;  // EAL --log-level each (e.g. "notice", "pmd.net.tap:debug")
   LogSink log;
 };
 

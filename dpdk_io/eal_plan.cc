@@ -228,7 +228,7 @@ std::optional<EalPlan> plan_eal(const EalOptions& opts, const HostMemory& host,
   } else {
     a.insert(a.end(), {"--no-huge", "-m", std::to_string(opts.memory_mb), "--no-shconf"});
   }
-  if (!opts.log_level.empty()) a.insert(a.end(), {"--log-level", opts.log_level});
+  for (const std::string& level : opts.log_levels) a.insert(a.end(), {"--log-level", level});
   return plan;
 }
 

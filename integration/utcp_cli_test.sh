@@ -4,7 +4,9 @@
 # lists that connection (ESTAB, the kernel's address as peer, TCP details) and the
 # listener, the kernel's own ss shows the same connection from its side, --json
 # parses, bad input (unknown option, no daemon) gets a clear error and its exit
-# status; tshark reads utcpd's capture: the handshake and "hello" both ways.
+# status; tshark reads utcpd's capture: the handshake and "hello" both ways; at
+# --log-level info utcpd logs a program under libutcp.so attaching, leaving and its
+# family ending, with its pid, and nothing at debug level.
 # Rules: TESTBED.md (own netns, stop by pid, bounded waits, distinct --file-prefix).
 set -euo pipefail
 
@@ -14,6 +16,7 @@ source "$SRC/integration/lib.sh"
 BUILD=${UTCP_BUILD:-$SRC/build}
 UTCPD=$BUILD/daemon/utcpd
 UTCP=$BUILD/tools/utcp
+LIB=$BUILD/preload/libutcp.so
 NS=utcp-cli-$$
 KERNEL_IP=198.18.0.1
 UTCP_IP=198.18.0.2
@@ -53,7 +56,8 @@ rc=0; "$UTCP" ss --bogus 2>"$WORK/bogus.err" || rc=$?
 # --- 2. utcpd, and a kernel client holding one echo connection open.
 ip netns add "$NS"
 CAPTURE=$WORK/capture.pcap
-start_utcpd_tap "$NS" "utcp-cli-$$" "$WORK" --echo 7 --control "$CONTROL" --pcap "$CAPTURE" || exit 1
+start_utcpd_tap "$NS" "utcp-cli-$$" "$WORK" --echo 7 --control "$CONTROL" --pcap "$CAPTURE" \
+  --log-level info || exit 1
 ip netns exec "$NS" timeout 60 /usr/bin/python3 -c '
 import socket, sys, time
 s = socket.create_connection((sys.argv[1], 7), timeout=5)
@@ -116,7 +120,25 @@ for _ in $(seq 50); do
 done
 ! "$UTCP" ss --control "$CONTROL" | grep -q '^ESTAB' || fail "ss still lists ESTAB after the client exited"
 
-# --- 6. The capture (closed when utcpd stops), read by tshark.
+# --- 6. Log levels: a program under libutcp.so listens, then exits; at info level
+# utcpd names it attaching and leaving, and its family ending; debug lines stay out.
+app_pid=$(ip netns exec "$NS" env LD_PRELOAD="$LIB" UTCP_CONTROL="$CONTROL" timeout 20 \
+  /usr/bin/python3 -c '
+import os, socket, sys
+s = socket.socket()
+s.bind((sys.argv[1], 8080))
+s.listen()
+print(os.getpid())
+' $UTCP_IP 2>"$WORK/app.err") || fail "app under libutcp.so: $(cat "$WORK/app.err")"
+for _ in $(seq 50); do grep -q "family [0-9]*: over" "$WORK/utcpd.err" && break; sleep 0.1; done
+grep -Eq "^utcpd: info: process $app_pid: attached, new family [0-9]+ as channel 0$" "$WORK/utcpd.err" \
+  || fail "no attach line for pid $app_pid: $(grep info: "$WORK/utcpd.err" | tail -3)"
+grep -Eq "^utcpd: info: process $app_pid: gone from family [0-9]+" "$WORK/utcpd.err" \
+  || fail "no 'gone' line for pid $app_pid: $(grep info: "$WORK/utcpd.err" | tail -3)"
+grep -Eq "^utcpd: info: family [0-9]+: over" "$WORK/utcpd.err" || fail "no 'family over' line"
+! grep -q "^utcpd: debug:" "$WORK/utcpd.err" || fail "debug lines at --log-level info"
+
+# --- 7. The capture (closed when utcpd stops), read by tshark.
 stop_pid utcpd TERM
 grep -q "frames captured" "$WORK/utcpd.err" || fail "no capture summary: $(tail -3 "$WORK/utcpd.err")"
 fields() { tshark -r "$CAPTURE" -Y "$1" -T fields -e ip.src -e tcp.srcport -e tcp.dstport 2>"$WORK/tshark.err"; }

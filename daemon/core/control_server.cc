@@ -13,6 +13,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "daemon/core/log.h"
+
 namespace utcp::daemon {
 namespace {
 
@@ -153,6 +155,8 @@ void ControlServer::on_connection(Watch& w) {
     if (rc < 0 && errno == EAGAIN) return;
     if (rc < 0) {  // EPROTO: a broken client; it is dropped like a dead one
       ++counters_.rejected;
+      log(LogLevel::kWarning, "process %d: malformed control message: disconnected",
+          static_cast<int>(w.pid));
       connection_gone(w);
       return;
     }
@@ -185,6 +189,9 @@ void ControlServer::on_connection(Watch& w) {
       default:
         ++counters_.rejected;
         for (int fd : passed) ::close(fd);
+        // Debug only: a hostile app could send these in a loop.
+        log(LogLevel::kDebug, "process %d: control message %u refused", static_cast<int>(w.pid),
+            static_cast<unsigned>(msg.kind));
         break;
     }
   }
@@ -230,12 +237,20 @@ void ControlServer::attach(Watch& w, const shim::ControlMsg& msg, std::span<int>
     }
     if (channel == shim::kMaxChannels) answer.status = EMFILE;
   }
+  ucred cred{};
+  socklen_t cred_len = sizeof cred;
+  if (::getsockopt(w.fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) == 0) w.pid = cred.pid;
   if (answer.status != 0) {
     ++counters_.rejected;
     if (wake_fd >= 0) ::close(wake_fd);
     (void)shim::send_control(w.fd, answer, {});
+    log(LogLevel::kWarning, "process %d: %s refused: %s", static_cast<int>(w.pid),
+        join ? "join" : "attach", std::strerror(answer.status));
     return;
   }
+  log(LogLevel::kInfo, "process %d: %s family %llu as channel %u", static_cast<int>(w.pid),
+      join ? "joined" : "attached, new", static_cast<unsigned long long>(family->region->id()),
+      channel);
   family->channels |= bit(channel);
   // A reused channel number: what its previous process left in the rings must not
   // reach the newcomer (every engine has let go of it: see drain_channels).
@@ -278,6 +293,10 @@ void ControlServer::placeholder(Watch& w, const shim::ControlMsg& msg, int fd) {
   }
   ++w.family->placeholders;
   ++counters_.placeholders;
+  if (log_enabled(LogLevel::kDebug)) {
+    log(LogLevel::kDebug, "family %llu: placeholder for slot %u generation %u",
+        static_cast<unsigned long long>(w.family->region->id()), msg.slot, msg.generation);
+  }
   post_all({EngineMsg::Kind::kPlaceholder, w.family->region, w.channel, msg.slot, msg.generation});
   watches_.emplace(fd, std::move(p));
 }
@@ -319,6 +338,10 @@ void ControlServer::query(Watch& w, const shim::ControlMsg& msg) {
 
 void ControlServer::placeholder_gone(Watch& w) {
   ++counters_.releases;
+  if (log_enabled(LogLevel::kDebug)) {
+    log(LogLevel::kDebug, "family %llu: slot %u generation %u released (last reference closed)",
+        static_cast<unsigned long long>(w.family->region->id()), w.slot, w.generation);
+  }
   --w.family->placeholders;
   post_all({EngineMsg::Kind::kRelease, w.family->region, 0, w.slot, w.generation});
   forget(w);
@@ -328,6 +351,8 @@ void ControlServer::connection_gone(Watch& w) {
   if (w.family != nullptr) {
     ++counters_.processes_gone;
     Family& f = *w.family;
+    log(LogLevel::kInfo, "process %d: gone from family %llu (channel %u)", static_cast<int>(w.pid),
+        static_cast<unsigned long long>(f.region->id()), w.channel);
     f.draining |= bit(w.channel);
     f.region->channel_pending(w.channel).store(static_cast<std::uint32_t>(mailboxes_.size()));
     post_all({EngineMsg::Kind::kChannelGone, f.region, w.channel, 0, 0});
@@ -351,7 +376,11 @@ void ControlServer::drain_channels() {
   // views of its region when they next look (see ShimServer).
   const auto over = [this](const std::unique_ptr<Family>& f) {
     const bool done = f->channels == 0 && f->placeholders == 0;
-    if (done) post_all({EngineMsg::Kind::kFamilyOver, f->region, 0, 0, 0});
+    if (done) {
+      log(LogLevel::kInfo, "family %llu: over (no process, no socket left)",
+          static_cast<unsigned long long>(f->region->id()));
+      post_all({EngineMsg::Kind::kFamilyOver, f->region, 0, 0, 0});
+    }
     return done;
   };
   const auto before = families_.size();

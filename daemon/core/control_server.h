@@ -83,6 +83,7 @@ class ControlServer {
     std::uint32_t channel = 0;    // kConnection
     std::uint32_t slot = 0;       // kPlaceholder
     std::uint32_t generation = 0;
+    pid_t pid = 0;                // kConnection: the process (SO_PEERCRED), for the log
   };
 
   void accept_connections();

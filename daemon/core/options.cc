@@ -58,7 +58,8 @@ std::string parse_port(std::string_view v, std::uint16_t& out) {
   return {};
 }
 
-bool valid_log_level(std::string_view v) {
+// DPDK's TYPE:LEVEL (type a glob); the level part is checked by EAL itself.
+bool valid_dpdk_log_level(std::string_view v) {
   return !v.empty() && std::all_of(v.begin(), v.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            c == '.' || c == ':' || c == '_' || c == '*' || c == ',';
@@ -151,8 +152,15 @@ const std::map<std::string_view, FlagParser>& flag_parsers() {
        }},
       {"--log-level",
        [](std::string_view v, Options& o) -> std::string {
-         if (!valid_log_level(v)) return "expected a DPDK log level such as notice or pmd.net.tap:debug";
-         o.log_level = v;
+         if (const auto own = parse_log_level(v)) {
+           o.log_level = *own;
+           return {};
+         }
+         if (v.find(':') == std::string_view::npos || !valid_dpdk_log_level(v)) {
+           return "expected error, warning, notice, info or debug (utcpd's messages), or "
+                  "TYPE:LEVEL for DPDK's, such as pmd.net.tap:debug";
+         }
+         o.dpdk_log_levels.emplace_back(v);
          return {};
        }},
   };
@@ -260,7 +268,9 @@ std::string usage() {
          "  --pcap FILE          write every frame engines receive and send to FILE (pcap;\n"
          "                       engine N > 0 writes FILE.N)\n"
          "  --mtu N              IPv4 MTU, 576-9000 (default 1500)\n"
-         "  --log-level LEVEL    DPDK log level, e.g. notice or pmd.net.tap:debug\n"
+         "  --log-level LEVEL    utcpd's messages: error, warning, notice (default), info\n"
+         "                       (processes attaching and leaving), debug (control channel);\n"
+         "                       TYPE:LEVEL sets DPDK's, e.g. pmd.net.tap:debug (repeatable)\n"
          "  --help               this text\n"
          "signals: SIGINT/SIGTERM stop (connections are reset) and print counters;\n"
          "         SIGUSR1 prints counters as 'engine N name value' lines\n";

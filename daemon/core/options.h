@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/core/log.h"
 #include "stack/io/fault_injector.h"
 #include "stack/wire/addresses.h"
 
@@ -39,7 +40,8 @@ struct Options {
   std::string fault_text;               // as given, for the start-up log
   std::string pcap_path;                // --pcap: capture every frame (engine e > 0: PATH.e)
   std::uint16_t mtu = 1500;
-  std::string log_level;                // EAL --log-level; empty: DPDK's default
+  LogLevel log_level = LogLevel::kNotice;  // utcpd's own messages (log.h)
+  std::vector<std::string> dpdk_log_levels;  // EAL --log-level TYPE:LEVEL, in order
 };
 
 struct ParseOutcome {

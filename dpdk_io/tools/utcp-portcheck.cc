@@ -409,7 +409,7 @@ bool parse_args(int argc, char** argv, Options* o, std::string* why) {
       else if (a == "--ping") { if (!wire::Ipv4Addr::parse(value(), o->ping)) { *why = "bad --ping"; return false; } }
       else if (a == "--count") o->count = std::stoi(value());
       else if (a == "--interval-ms") o->interval_ms = std::stoi(value());
-      else if (a == "--log-level") o->eal.log_level = value();
+      else if (a == "--log-level") o->eal.log_levels.emplace_back(value());
       else if (a == "--dry-run") o->dry_run = true;
       else { *why = "unknown argument " + a; return false; }
     } catch (const std::exception& e) {

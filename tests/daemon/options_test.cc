@@ -66,7 +66,21 @@ TEST_CASE("every flag is stored, in both --flag value and --flag=value form") {
   CHECK(o.fault->seed == 7);
   CHECK(o.fault->rx.loss == Approx(0.01));
   CHECK(o.mtu == 9000);
-  CHECK(o.log_level == "pmd.net.tap:debug");
+  CHECK(o.dpdk_log_levels == std::vector<std::string>{"pmd.net.tap:debug"});
+  CHECK(o.log_level == LogLevel::kNotice);
+}
+
+TEST_CASE("options: --log-level sets utcpd's level by name, DPDK's by TYPE:LEVEL, repeatable") {
+  const ParseOutcome p = parse_with_base(
+      {"--log-level", "info", "--log-level", "pmd.net.tap:debug", "--log-level=eal:notice"});
+  REQUIRE(p.kind == ParseOutcome::Kind::kRun);
+  CHECK(p.options.log_level == LogLevel::kInfo);
+  CHECK(p.options.dpdk_log_levels == std::vector<std::string>{"pmd.net.tap:debug", "eal:notice"});
+  for (const char* name : {"error", "warning", "notice", "info", "debug"}) {
+    const ParseOutcome q = parse_with_base({"--log-level", name});
+    REQUIRE(q.kind == ParseOutcome::Kind::kRun);
+    CHECK(log_level_name(q.options.log_level) == name);
+  }
 }
 
 TEST_CASE("options: --help wins over everything else") {
@@ -103,6 +117,8 @@ TEST_CASE("each bad value is one line naming its flag") {
       {{"--mtu", "100"}, "--mtu"},
       {{"--mtu", "1500x"}, "--mtu"},
       {{"--log-level", "a b"}, "--log-level"},
+      {{"--log-level", "verbose"}, "--log-level"},
+      {{"--log-level", "pmd net:debug"}, "--log-level"},
       {{"--file-prefix", "a/b"}, "--file-prefix"},
       {{"--echo"}, "--echo needs a value"},
       {{"--frobnicate"}, "unknown option --frobnicate"},
