@@ -190,7 +190,7 @@ void EngineLoops::run(std::uint16_t e) {
     work += shim.run(now, mail);
     if (const std::uint64_t want = requested_.load(std::memory_order_acquire); want != served) {
       served = want;
-      EngineReport report{snapshot(engine->counters(), services.counters(), shim.counters()), {}};
+      EngineReport report{snapshot(engine->counters(), services.counters(), shim.counters(), fault.get()), {}};
       if (want_sockets_.load()) report.sockets = engine->report_sockets();
       publish(e, std::move(report), want);
     }
@@ -231,7 +231,7 @@ void EngineLoops::run(std::uint16_t e) {
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    snapshots_[e] = {snapshot(engine->counters(), services.counters(), shim.counters()), {}};
+    snapshots_[e] = {snapshot(engine->counters(), services.counters(), shim.counters(), fault.get()), {}};
     exited_[e] = true;
   }
   published_cv_.notify_all();
@@ -239,9 +239,9 @@ void EngineLoops::run(std::uint16_t e) {
   // injector its held frames to the port.
   engine.reset();
   if (capture) {
-    log(capture->ok() ? LogLevel::kNotice : LogLevel::kWarning, "engine %u: %llu frames captured%s", e,
-                 static_cast<unsigned long long>(capture->frames()),
-                 capture->ok() ? "" : " (writing failed: the capture is cut short)");
+    log(capture->ok() ? LogLevel::kNotice : LogLevel::kWarning, "engine %u: %llu frames captured%s",
+        e, static_cast<unsigned long long>(capture->frames()),
+        capture->ok() ? "" : " (writing failed: the capture is cut short)");
   }
   capture.reset();
   fault.reset();

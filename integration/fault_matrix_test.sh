@@ -123,7 +123,9 @@ nft_dropped() {
 
 UCOUNTERS="tcp_retransmits tcp_fast_retransmits tcp_rto_timeouts tcp_ooo_segments
   tcp_dup_acks_in tcp_out_of_window drop_parse_bad_checksum drop_parse_bad_total_len
-  drop_parse_truncated drop_mac_not_for_us tcp_resets_in tcp_resets_out svc_echo_bytes"
+  drop_parse_truncated drop_mac_not_for_us tcp_resets_in tcp_resets_out svc_echo_bytes
+  fault_rx_lost fault_tx_lost fault_rx_duplicated fault_tx_duplicated fault_rx_reordered
+  fault_tx_reordered fault_rx_corrupted fault_tx_corrupted"
 KSTATS="TcpRetransSegs TcpInCsumErrors IpInHdrErrors TcpExtTCPDSACKRecv
   TcpExtTCPDSACKOldSent TcpExtTCPOFOQueue"
 
@@ -220,17 +222,22 @@ EOF
     [ "$nin" -gt 0 ] && [ "$nout" -gt 0 ] || why+=" nftables dropped $nin in, $nout out;"
   fi
   if [ "$reorder" != 0 ]; then
+    [ "${u[fault_rx_reordered]}" -gt 0 ] && [ "${u[fault_tx_reordered]}" -gt 0 ] \
+      || why+=" the injector reordered ${u[fault_rx_reordered]} in, ${u[fault_tx_reordered]} out;"
     [ "${u[tcp_ooo_segments]}" -gt 0 ] || why+=" utcpd saw no out-of-order segment;"
     [ "${kd[TcpExtTCPOFOQueue]}" -gt 0 ] || why+=" the kernel queued nothing out of order;"
   fi
   if [ "$dup" != 0 ]; then
     [ "${kd[TcpExtTCPDSACKOldSent]}" -gt 0 ] || why+=" the kernel saw no duplicate (DSACK sent);"
+    [ "${u[fault_rx_duplicated]}" -gt 0 ] && [ "${u[fault_tx_duplicated]}" -gt 0 ] \
+      || why+=" the injector duplicated ${u[fault_rx_duplicated]} in, ${u[fault_tx_duplicated]} out;"
   fi
   if [ "$corrupt" != 0 ]; then
     # A flipped bit may land anywhere in the frame: TCP checksum, IP header, MAC.
     local rx_bad=$((u[drop_parse_bad_checksum] + u[drop_parse_bad_total_len] + u[drop_parse_truncated] + u[drop_mac_not_for_us]))
     local tx_bad=$((kd[TcpInCsumErrors] + kd[IpInHdrErrors]))
     [ "$rx_bad" -gt 0 ] || why+=" utcpd dropped no corrupted frame;"
+    [ "${u[fault_tx_corrupted]}" -gt 0 ] || why+=" the injector corrupted nothing it sent;"
     [ "$tx_bad" -gt 0 ] || why+=" the kernel dropped no corrupted frame;"
   fi
   if [ "$status" = OK ] && [ -n "$why" ]; then

@@ -7,7 +7,8 @@
 namespace utcp::daemon {
 
 CounterSnapshot snapshot(const stack::engine::EngineCounters& engine,
-                         const ServiceCounters& services, const ShimCounters& shim) {
+                         const ServiceCounters& services, const ShimCounters& shim,
+                         const stack::io::FaultInjector* fault) {
   CounterSnapshot snap;
   auto add = [&snap](std::string_view name, std::uint64_t value) {
     snap.push_back({std::string(name), value});
@@ -15,6 +16,16 @@ CounterSnapshot snapshot(const stack::engine::EngineCounters& engine,
   engine.for_each(add);
   services.for_each(add);
   shim.for_each(add);
+  if (fault != nullptr) {
+    for (const auto& [dir, st] : {std::pair{"rx", &fault->rx_stats()}, std::pair{"tx", &fault->tx_stats()}}) {
+      const std::string p = std::string("fault_") + dir + "_";
+      add(p + "lost", st->lost);
+      add(p + "duplicated", st->duplicated);
+      add(p + "reordered", st->reordered);
+      add(p + "corrupted", st->corrupted);
+      add(p + "delayed", st->delayed);
+    }
+  }
   return snap;
 }
 

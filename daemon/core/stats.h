@@ -12,6 +12,7 @@
 #include "stack/engine/counters.h"
 #include "stack/engine/engine.h"
 #include "stack/engine/engine_config.h"
+#include "stack/io/fault_injector.h"
 #include "stack/isn/isn.h"
 #include "stack/rss/rss.h"
 
@@ -32,8 +33,11 @@ struct EngineReport {
   std::vector<stack::engine::SocketReport> sockets;
 };
 
+// With --fault, also what the injector did per direction (fault_rx_lost, ...), so a
+// test can prove the wire was impaired.
 CounterSnapshot snapshot(const stack::engine::EngineCounters& engine,
-                         const ServiceCounters& services, const ShimCounters& shim);
+                         const ServiceCounters& services, const ShimCounters& shim,
+                         const stack::io::FaultInjector* fault = nullptr);
 // "engine N name value\n" per line.
 std::string format_snapshot(std::uint16_t engine, const CounterSnapshot& snap);
 
