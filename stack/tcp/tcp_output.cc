@@ -120,9 +120,13 @@ std::uint32_t TcpConnection::transmit(SeqNum seq, std::uint32_t len, Instant now
   const SeqNum end = data_end();
   std::uint32_t data_len = seq < end ? std::min<std::uint32_t>(len, end - seq) : 0;
   data_len = std::min(data_len, max_payload());
-  // The FIN follows the last data byte when the range covers it or it is new.
+  // The FIN follows the last data byte when the range covers it (a retransmission) or
+  // it is new and the peer's window has room for it: a FIN takes a sequence number,
+  // and Linux's tcp_snd_wnd_test counts it. Otherwise it waits for the window (the
+  // persist timer probes a zero one).
+  const bool new_fin = tcb_.snd_max <= tcb_.fin_seq;
   const bool fin = tcb_.fin_queued && seq + data_len == tcb_.fin_seq &&
-                   (len > data_len || tcb_.snd_max <= tcb_.fin_seq);
+                   (new_fin ? tcb_.fin_seq < tcb_.snd_una + tcb_.snd_wnd : len > data_len);
   const std::uint32_t consumed = data_len + (fin ? 1 : 0);
   if (consumed == 0) {
     return 0;
@@ -344,9 +348,10 @@ void TcpConnection::arm_rto(Instant now) {
 // RFC 9293 §3.8.6.1: with data waiting, nothing in flight and the peer's window too
 // small to send it, only the persist timer can discover that the window opened.
 void TcpConnection::update_persist(Instant now) {
-  const bool pending = tcb_.snd_nxt < data_end();
+  const bool fin_waits = tcb_.fin_queued && tcb_.snd_nxt == tcb_.fin_seq;  // not sent yet
+  const bool pending = tcb_.snd_nxt < data_end() || fin_waits;
   const std::uint32_t want =
-      pending ? std::min(static_cast<std::uint32_t>(data_end() - tcb_.snd_nxt), tcb_.snd_mss) : 0;
+      pending ? std::clamp(static_cast<std::uint32_t>(data_end() - tcb_.snd_nxt), 1u, tcb_.snd_mss) : 0;
   const bool blocked = pending && tcb_.snd_nxt == tcb_.snd_una && usable_window() < want;
   if (!blocked) {
     timers_.persist = kNever;

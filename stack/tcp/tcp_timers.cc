@@ -113,9 +113,10 @@ void TcpConnection::on_persist(Instant now) {
     send_probe(now);
     ++ctx_.counters->zero_window_probes;
     ++probes_out_;
-  } else {
-    const auto unsent = static_cast<std::uint32_t>(data_end() - tcb_.snd_nxt);
+  } else if (const auto unsent = static_cast<std::uint32_t>(data_end() - tcb_.snd_nxt); unsent > 0) {
     tcb_.snd_nxt += transmit(tcb_.snd_nxt, std::min({room, unsent, tcb_.snd_mss}), now);
+  } else {
+    maybe_send_fin(now);  // only the FIN was waiting for the window
   }
   if (tcb_.snd_nxt == tcb_.snd_una) {
     ++persist_backoff_;

@@ -43,6 +43,33 @@ TEST_CASE("FIN rides on the last data segment when both are queued", "[tcp][fin-
   h.expect_nothing_sent();
 }
 
+// A FIN takes a sequence number: where the last data byte fills the peer's window, the
+// FIN waits for room (Linux's tcp_snd_wnd_test), and a zero window is probed meanwhile.
+// Found by fuzz_engine: the FIN landed one byte past the window.
+TEST_CASE("a FIN is not sent beyond the peer's window", "[tcp][fin-wait-1][window]") {
+  Harness h;
+  h.cfg.min_rto = 1s;
+  h.established();
+  h.peer_ack(h.local_seq, 3);  // room for exactly "bye"
+  h.app_send(bytes("bye"));
+  REQUIRE(h.conn->shutdown(false, true, h.now) == 0);
+  wire::TcpRepr d = h.out();
+  d.flags |= flags::kPsh;
+  h.expect_sent(d, bytes("bye"));  // the data, without the FIN
+  h.expect_nothing_sent();
+  h.peer_ack(h.local_seq + 3, 0);  // all acknowledged (local_seq follows), the window zero
+  h.expect_nothing_sent();
+  h.advance(1s);  // the persist timer: a probe, not the FIN
+  const Sent probe = h.pop();
+  CHECK(probe.repr.seq == h.local_seq - 1);
+  CHECK(!probe.repr.has(flags::kFin));
+  h.expect_nothing_sent();
+  h.peer_ack(h.local_seq, 1000);  // the window opens: the FIN goes
+  h.expect_sent(fin_from(h));
+  h.expect_nothing_sent();
+  CHECK(h.state() == State::kFinWait1);
+}
+
 TEST_CASE("ACK of our FIN moves FIN-WAIT-1 to FIN-WAIT-2", "[tcp][fin-wait-1]") {
   Harness h;
   h.fin_wait_1();
