@@ -6,7 +6,9 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 
 #include "daemon/core/shim_server.h"
 
@@ -47,8 +49,10 @@ void ShimServer::set_option(RegionState&, Slot& slot, const shim::Command& cmd, 
       case SO_REUSEADDR: o.reuse_addr = on; break;
       case SO_KEEPALIVE: o.tcp.keepalive = on; break;
       case SO_LINGER:
+        // l_linger is an int; anything else in this app-written field would overflow
+        // the conversion to microseconds.
         o.tcp.linger = on;
-        o.tcp.linger_time = std::chrono::seconds(cmd.value2 < 0 ? 0 : cmd.value2);
+        o.tcp.linger_time = std::chrono::seconds(std::clamp<std::int64_t>(cmd.value2, 0, INT_MAX));
         break;
       case SO_RCVBUF: o.tcp.rcvbuf = static_cast<std::uint32_t>(v); break;
       case SO_SNDBUF: o.tcp.sndbuf = static_cast<std::uint32_t>(v); break;

@@ -1,6 +1,11 @@
-// Regressions found by fuzz_shim (tests/fuzz/, docs/fuzzing.md): each case is the
-// smallest program that broke an invariant, replayed through the ShimServer rig.
+// Regressions found by fuzz_shim (tests/fuzz/, docs/fuzzing.md) and by reviewing what
+// hostile_app_test attacks: each case is the smallest program that broke an invariant,
+// replayed through the ShimServer rig.
 #include <catch2/catch.hpp>
+#include <sys/socket.h>
+
+#include <climits>
+#include <cstdint>
 
 #include "tests/daemon/shim_rig.h"
 
@@ -78,4 +83,30 @@ TEST_CASE("shim regression: a listener share nobody owns goes when the family en
   const auto l = rig.b().socket();
   REQUIRE(l.ok());
   CHECK(rig.b().bind(*l, {stack::wire::Ipv4Addr{}, 5402}) == 0);
+}
+
+// hostile_app_test's review: SO_LINGER's time comes from an app-written 64-bit field
+// and was converted to microseconds unchecked (signed overflow for huge values).
+// Linux's l_linger is an int: the daemon clamps to [0, INT_MAX] seconds.
+TEST_CASE("shim regression: a huge SO_LINGER time is clamped, not overflowed", "[daemon][shim]") {
+  Rig rig;
+  rig.channel_up(0);
+  App app(rig.region(), 0);
+  const Sock s = rig.socket(app);
+  shim::Command set = Rig::command(shim::Op::kSetOption, s);
+  set.a = SOL_SOCKET;
+  set.b = SO_LINGER;
+  set.value = 1;
+  set.value2 = INT64_MAX;
+  CHECK(rig.call(app, set).result == 0);
+  shim::Command get = Rig::command(shim::Op::kGetOption, s);
+  get.a = SOL_SOCKET;
+  get.b = SO_LINGER;
+  const shim::Reply r = rig.call(app, get);
+  CHECK(r.result == 0);
+  CHECK(r.value == 1);
+  CHECK(r.value2 == INT_MAX);
+  set.value2 = -5;
+  CHECK(rig.call(app, set).result == 0);
+  CHECK(rig.call(app, get).value2 == 0);
 }
