@@ -51,6 +51,13 @@ ShimServer::RegionState* ShimServer::region_state(const std::shared_ptr<Region>&
 // --- control thread messages ---
 
 void ShimServer::deliver(const EngineMsg& msg, Instant now) {
+  if (msg.kind == EngineMsg::Kind::kFamilyOver) {
+    // Usually this engine has forgotten the region already: no view to make for it.
+    for (auto& r : regions_) {
+      if (r->region == msg.region) family_over(*r, now);
+    }
+    return;
+  }
   RegionState& r = *region_state(msg.region);
   const shim::RegionView& v = r.region->view();
   switch (msg.kind) {
@@ -81,8 +88,7 @@ void ShimServer::deliver(const EngineMsg& msg, Instant now) {
       msg.region->channel_pending(msg.channel).fetch_sub(1);
       return;
     case EngineMsg::Kind::kFamilyOver:
-      family_over(r, now);
-      return;
+      return;  // handled above
   }
 }
 

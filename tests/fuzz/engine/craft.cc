@@ -27,7 +27,7 @@ wire::Ipv4Addr fake_neighbour(unsigned i) {
 }
 
 void send(World& world, Apps& apps, int to, Frame frame) {
-  if (const auto t = tcp_of(frame)) {
+  if (const auto t = se::test::as_tcp(frame)) {
     apps.taint({t->ip.src, t->tcp.src_port}, {t->ip.dst, t->tcp.dst_port});
   }
   world.inject(to, std::move(frame));
@@ -211,9 +211,10 @@ void mutate_recent(World& world, Apps& apps, ByteReader& in) {
   const auto& recent = world.recent();
   if (recent.empty()) return;
   const SeenFrame& sf = recent[pick % recent.size()];
-  auto t = tcp_of(sf.bytes);
+  auto t = se::test::as_tcp(sf.bytes);
   if (!t) return;
   wire::TcpRepr& tcp = t->tcp;
+  std::vector<std::uint8_t> payload(t->payload.begin(), t->payload.end());
   if (what & 1) tcp.flags ^= static_cast<std::uint8_t>(d1);
   if (what & 2) tcp.seq += static_cast<std::uint32_t>(static_cast<std::int16_t>(d1));
   if (what & 4) tcp.ack += static_cast<std::uint32_t>(static_cast<std::int16_t>(d2));
@@ -226,10 +227,10 @@ void mutate_recent(World& world, Apps& apps, ByteReader& in) {
     }
   }
   if (what & 32) {
-    if (t->payload.empty()) {
-      t->payload.assign(d1 % 64, static_cast<std::uint8_t>(d2));
+    if (payload.empty()) {
+      payload.assign(d1 % 64, static_cast<std::uint8_t>(d2));
     } else {
-      t->payload.resize(d1 % (t->payload.size() + 1));
+      payload.resize(d1 % (payload.size() + 1));
     }
   }
   if (what & 64) {
@@ -241,7 +242,7 @@ void mutate_recent(World& world, Apps& apps, ByteReader& in) {
     tcp.options.window_scale = static_cast<std::uint8_t>(d2 % 16);
   }
   const wire::MacAddr dst_mac = world.mac(sf.to), src_mac = world.mac(1 - sf.to);
-  send(world, apps, sf.to, se::test::tcp_frame(dst_mac, src_mac, t->ip.src, t->ip.dst, tcp, t->payload));
+  send(world, apps, sf.to, se::test::tcp_frame(dst_mac, src_mac, t->ip.src, t->ip.dst, tcp, payload));
 }
 
 void raw_frame(World& world, Apps& apps, ByteReader& in) {

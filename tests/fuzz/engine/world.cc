@@ -12,20 +12,6 @@ namespace utcp::fuzz {
 
 namespace io = stack::io;
 
-std::optional<TcpOfFrame> tcp_of(std::span<const std::uint8_t> frame) {
-  const auto eth = wire::EthernetView::check(frame);
-  if (!eth || eth->ethertype() != wire::ethertype::kIpv4) return std::nullopt;
-  const auto ipv = wire::Ipv4View::check(eth->payload());
-  if (!ipv) return std::nullopt;
-  const auto ip = wire::Ipv4Repr::parse(*ipv, true);
-  if (!ip || ip->protocol != wire::ip_protocol::kTcp) return std::nullopt;
-  const auto tv = wire::TcpView::check(ipv->payload());
-  if (!tv || !tv->checksum_ok(ip->src, ip->dst)) return std::nullopt;
-  const auto tcp = wire::parse_tcp(*tv);
-  if (!tcp) return std::nullopt;
-  return TcpOfFrame{*ip, *tcp, {tv->payload().begin(), tv->payload().end()}};
-}
-
 World::World(const se::test::SimOptions& opts)
     : sim_(opts), macs_{opts.link.mac_a, opts.link.mac_b}, now_(sim_.now()) {
   scratch_.reserve(64);
@@ -147,7 +133,7 @@ void World::pass_inbound(int to) {
 
 void World::observe(int to, const io::PacketBuf& buf) {
   ++frames_seen_;
-  const std::optional<TcpOfFrame> t = tcp_of(buf.bytes());
+  const auto t = se::test::as_tcp(buf.bytes());
   if (!t) return;
   if (trace_frames_) {
     std::fprintf(stderr, "      %12.6f %c->%c %5u->%-5u flags %02x seq %10u ack %10u len %4zu win %5u\n",

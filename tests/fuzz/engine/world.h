@@ -115,13 +115,4 @@ class World {
   bool trace_frames_ = false;
 };
 
-// The TCP header and payload of a frame, when it is an IPv4/TCP frame whose checksums
-// verify (as the peer would accept it).
-struct TcpOfFrame {
-  wire::Ipv4Repr ip;
-  wire::TcpRepr tcp;
-  std::vector<std::uint8_t> payload;
-};
-std::optional<TcpOfFrame> tcp_of(std::span<const std::uint8_t> frame);
-
 }  // namespace utcp::fuzz

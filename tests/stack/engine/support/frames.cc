@@ -68,8 +68,8 @@ std::optional<wire::ArpRepr> as_arp(const Frame& f) {
   return wire::ArpRepr::parse(*view);
 }
 
-std::optional<ParsedTcp> as_tcp(const Frame& f) {
-  const auto eth = wire::EthernetView::check(f);
+std::optional<ParsedTcp> as_tcp(std::span<const std::uint8_t> frame) {
+  const auto eth = wire::EthernetView::check(frame);
   if (!eth || eth->ethertype() != wire::ethertype::kIpv4) return std::nullopt;
   const auto ipv = wire::Ipv4View::check(eth->payload());
   if (!ipv) return std::nullopt;
@@ -79,7 +79,7 @@ std::optional<ParsedTcp> as_tcp(const Frame& f) {
   if (!tv || !tv->checksum_ok(ip->src, ip->dst)) return std::nullopt;
   const auto tcp = wire::parse_tcp(*tv);
   if (!tcp) return std::nullopt;
-  return ParsedTcp{eth->dst(), *ip, *tcp, tv->payload().size()};
+  return ParsedTcp{eth->dst(), *ip, *tcp, tv->payload()};
 }
 
 EngineConfig RawPeer::default_config() { return test_engine_config(kEngineIp, 7); }

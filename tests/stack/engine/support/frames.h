@@ -34,14 +34,15 @@ Frame tcp_frame(const wire::MacAddr& dst, const wire::MacAddr& src, wire::Ipv4Ad
 
 std::optional<wire::ArpRepr> as_arp(const Frame& f);
 
-// A TCP frame as the neighbour sees it (checksums verified).
+// A TCP frame as the neighbour sees it (checksums verified). The payload is a view
+// into the frame: valid while the frame is.
 struct ParsedTcp {
   wire::MacAddr dst_mac;
   wire::Ipv4Repr ip;
   wire::TcpRepr tcp;
-  std::size_t payload_len = 0;
+  std::span<const std::uint8_t> payload;
 };
-std::optional<ParsedTcp> as_tcp(const Frame& f);
+std::optional<ParsedTcp> as_tcp(std::span<const std::uint8_t> frame);
 
 // One engine on end b of a MemoryLink; the test is the neighbour on end a.
 class RawPeer {
