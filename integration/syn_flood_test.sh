@@ -83,7 +83,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 [ "$(id -u)" = 0 ] || { echo "[syn_flood] FAIL: needs root (netns, tap, AF_PACKET)" >&2; exit 1; }
-for tool in gcc nginx curl python3 timeout; do
+for tool in gcc nginx curl /usr/bin/python3 timeout; do
   command -v "$tool" >/dev/null || { echo "[syn_flood] FAIL: $tool not installed" >&2; exit 1; }
 done
 [ -x "$UTCPD" ] && [ -x "$UTCP" ] || { echo "[syn_flood] FAIL: build utcpd and utcp first ($BUILD)" >&2; exit 1; }
@@ -96,7 +96,7 @@ rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$PID/status"; }
 # stats FILE: every counter's total over engines now, as "name value" lines.
 stats() {
   "$UTCP" stat -a --json --control "$CONTROL" |
-    python3 -c 'import json,sys; [print(k, v) for k, v in json.load(sys.stdin)["total"].items()]' >"$1"
+    /usr/bin/python3 -c 'import json,sys; [print(k, v) for k, v in json.load(sys.stdin)["total"].items()]' >"$1"
 }
 stat_of() { awk -v n="$2" '$1 == n { print $2; f = 1 } END { if (!f) print 0 }' "$1"; }
 # live_state FILE: lib.sh's utcp_live_state from one stats FILE (one `utcp stat` call).
@@ -162,7 +162,7 @@ flood() {
       next=$((next + 5))
       rss=$(rss_kib)
       synq=$("$UTCP" stat -a --json --control "$CONTROL" |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["total"].get("conn_syn_received", 0))')
+        /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["total"].get("conn_syn_received", 0))')
       [ "$synq" -gt "$SYNQ_MAX" ] && SYNQ_MAX=$synq
       samples+=("${t}s:$rss")
     fi
