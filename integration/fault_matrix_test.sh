@@ -125,7 +125,7 @@ UCOUNTERS="tcp_retransmits tcp_fast_retransmits tcp_rto_timeouts tcp_ooo_segment
   tcp_dup_acks_in tcp_out_of_window drop_parse_bad_checksum drop_parse_bad_total_len
   drop_parse_truncated drop_mac_not_for_us tcp_resets_in tcp_resets_out svc_echo_bytes
   fault_rx_lost fault_tx_lost fault_rx_duplicated fault_tx_duplicated fault_rx_reordered
-  fault_tx_reordered fault_rx_corrupted fault_tx_corrupted"
+  fault_tx_reordered fault_rx_corrupted fault_tx_corrupted tcp_dsacks_in tcp_dsacks_out"
 KSTATS="TcpRetransSegs TcpInCsumErrors IpInHdrErrors TcpExtTCPDSACKRecv
   TcpExtTCPDSACKOldSent TcpExtTCPOFOQueue"
 
@@ -231,6 +231,10 @@ EOF
     [ "${kd[TcpExtTCPDSACKOldSent]}" -gt 0 ] || why+=" the kernel saw no duplicate (DSACK sent);"
     [ "${u[fault_rx_duplicated]}" -gt 0 ] && [ "${u[fault_tx_duplicated]}" -gt 0 ] \
       || why+=" the injector duplicated ${u[fault_rx_duplicated]} in, ${u[fault_tx_duplicated]} out;"
+    # RFC 2883 both ways: utcp reports the duplicates it got, and reads the kernel's.
+    [ "${u[tcp_dsacks_out]}" -gt 0 ] && [ "${kd[TcpExtTCPDSACKRecv]}" -gt 0 ] \
+      || why+=" utcp sent ${u[tcp_dsacks_out]} D-SACKs, the kernel took ${kd[TcpExtTCPDSACKRecv]};"
+    [ "${u[tcp_dsacks_in]}" -gt 0 ] || why+=" utcp read no D-SACK from the kernel;"
   fi
   if [ "$corrupt" != 0 ]; then
     # A flipped bit may land anywhere in the frame: TCP checksum, IP header, MAC.

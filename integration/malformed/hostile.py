@@ -48,8 +48,10 @@ def run_urgent(ctx):
 
 def run_sack(ctx):
     """With 3 echoed segments unacknowledged at utcpd, ACKs carry SACK blocks above
-    SND.NXT, below SND.UNA, reversed, straddling SND.NXT, and one valid block: exactly
-    the invalid ones are ignored and counted (tcp_sack_blocks_ignored)."""
+    SND.NXT, below SND.UNA (in second place: in first place it is a D-SACK), reversed,
+    straddling SND.NXT, and one valid block: exactly the invalid ones are ignored and
+    counted (tcp_sack_blocks_ignored). Then a first block below SND.UNA: a D-SACK
+    (RFC 2883 §4), counted as tcp_dsacks_in and not as ignored."""
     f = ctx.f
     conn = ctx.conn(ts=True, sack=True)
     f.check(conn.sack_ok, "sack: SACK not negotiated")
@@ -58,7 +60,7 @@ def run_sack(ctx):
     snd_max = conn.rcv_nxt  # utcpd's SND.NXT (what it sent), SND.UNA is still una
     bad_blocks = [
         [(snd_max + 100, snd_max + 200)],                 # above SND.NXT
-        [(una - 2000, una - 1000)],                       # below SND.UNA
+        [(snd_max + 100, snd_max + 200), (una - 2000, una - 1000)],  # above; below SND.UNA
         [(una + 2000, una + 1000)],                       # left > right
         [(una + 100, snd_max + 100), (snd_max + 5000, snd_max + 6000)],  # straddling, far above
         [(una - 0x7FFFFFFF, una + 10)],                   # wrapping around the sequence space
@@ -73,11 +75,18 @@ def run_sack(ctx):
     d = ctx.stats.delta(before)
     f.check(d["tcp_sack_blocks_ignored"] == n_bad,
             f"sack: tcp_sack_blocks_ignored +{d['tcp_sack_blocks_ignored']}, {n_bad} invalid blocks sent (and 1 valid)")
+    f.check(d["tcp_dsacks_in"] == 0, f"sack: tcp_dsacks_in +{d['tcp_dsacks_in']} for no D-SACK")
+    before = ctx.stats.get()
+    conn.send(ACK, ack=una, opts=opt_ts(conn.tsval(), conn.ts_recent) + opt_sack([(una - 2000, una - 1000)]))
+    conn.collect(0.3)
+    dd = ctx.stats.delta(before)
+    f.check(dd["tcp_dsacks_in"] == 1 and dd["tcp_sack_blocks_ignored"] == 0,
+            f"sack: a D-SACK counted tcp_dsacks_in +{dd['tcp_dsacks_in']}, ignored +{dd['tcp_sack_blocks_ignored']}")
     conn.send(ACK)  # acknowledge everything
     f.check(conn.echo_ok(b"after sack" * 50), "sack: the connection no longer echoes")
     conn.reset()
     return (f"{n_bad} SACK blocks outside [SND.UNA, SND.NXT] in 5 ACKs plus 1 valid block: "
-            f"tcp_sack_blocks_ignored +{d['tcp_sack_blocks_ignored']}")
+            f"tcp_sack_blocks_ignored +{d['tcp_sack_blocks_ignored']}; a D-SACK: tcp_dsacks_in +{dd['tcp_dsacks_in']}")
 
 
 def challenge(conn, seg_frame_kw, expect, counter, ctx, name, settle=0.3):

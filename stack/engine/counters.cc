@@ -96,6 +96,8 @@ void visit_tcp(const tcp::TcpCounters& t, CounterVisitor& v) {
   v.visit("tcp_challenge_acks_suppressed", t.challenge_acks_suppressed);
   v.visit("tcp_invalid_acks_suppressed", t.invalid_acks_suppressed);
   v.visit("tcp_sack_blocks_ignored", t.sack_blocks_ignored);
+  v.visit("tcp_dsacks_in", t.dsacks_in);
+  v.visit("tcp_dsacks_out", t.dsacks_out);
   v.visit("tcp_zero_window_probes", t.zero_window_probes);
   v.visit("tcp_keepalive_probes", t.keepalive_probes);
   v.visit("tcp_delayed_acks", t.delayed_acks);

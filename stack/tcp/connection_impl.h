@@ -118,6 +118,7 @@ class TcpConnection final : public Connection {
   void send_ack(Instant now);
   void send_challenge_ack(Instant now);
   void send_invalid_ack(const wire::TcpRepr& seg, std::size_t payload_len, Instant now);
+  void note_duplicate(SeqNum seq, std::size_t len);
   void send_rst(SeqNum seq, bool with_ack);
   void send_probe(Instant now);
   // Fills ACK, window and options into a non-RST segment, then sends it.
@@ -201,6 +202,7 @@ class TcpConnection final : public Connection {
   Instant challenge_window_start_{};  // RFC 5961 §7 rate limit
   std::uint32_t challenge_count_ = 0;
   Instant last_invalid_ack_ = kNever;  // the last ACK for an unacceptable segment
+  std::optional<wire::SackBlock> dsack_;  // RFC 2883: a duplicate the next ACK reports
 
   bool passive_ = false;      // created by a listener (no error reported on reset)
   bool orphan_ = false;       // close() was called

@@ -30,6 +30,8 @@ struct TcpCounters {
   std::uint64_t challenge_acks_suppressed = 0;  // RFC 5961 §7 rate limit
   std::uint64_t invalid_acks_suppressed = 0;    // dup ACKs for unacceptable segments skipped
   std::uint64_t sack_blocks_ignored = 0;   // outside [SND.UNA, SND.NXT]
+  std::uint64_t dsacks_in = 0;             // D-SACK blocks received (RFC 2883): a duplicate arrived
+  std::uint64_t dsacks_out = 0;            // D-SACK blocks sent: we received a duplicate
   std::uint64_t zero_window_probes = 0;
   std::uint64_t keepalive_probes = 0;
   std::uint64_t delayed_acks = 0;          // ACKs sent by the delayed-ACK timer

@@ -248,6 +248,7 @@ void TcpConnection::input_synchronized(const wire::TcpRepr& seg,
   std::span<const std::uint8_t> text = payload;
   bool fin = seg.has(flags::kFin);
   if (seq < tcb_.rcv_nxt) {
+    note_duplicate(seq, text.size());
     const auto skip = std::min<std::size_t>(tcb_.rcv_nxt - seq, text.size());
     text = text.subspan(skip);
     seq += static_cast<std::uint32_t>(skip);

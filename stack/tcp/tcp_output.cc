@@ -58,11 +58,12 @@ std::uint32_t TcpConnection::usable_window() const {
 }
 
 std::uint32_t TcpConnection::max_payload() const {
-  if (!tcb_.sack_ok || reassembly_.empty()) {
+  if (!tcb_.sack_ok || (reassembly_.empty() && !dsack_)) {
     return tcb_.snd_mss;
   }
   const std::size_t cap = tcb_.ts_ok ? kSackBlocksWithTimestamps : wire::kTcpMaxSackBlocks;
-  return tcb_.snd_mss - sack_option_bytes(std::min(reassembly_.range_count(), cap));
+  const std::size_t blocks = reassembly_.range_count() + (dsack_ ? 1 : 0);
+  return tcb_.snd_mss - sack_option_bytes(std::min(blocks, cap));
 }
 
 void TcpConnection::send_new_data(Instant now) {
@@ -210,6 +211,9 @@ void TcpConnection::send_challenge_ack(Instant now) {
 void TcpConnection::send_invalid_ack(const wire::TcpRepr& seg, std::size_t payload_len,
                                      Instant now) {
   const bool data = payload_len > 0 && !seg.has(flags::kSyn);
+  if (data && seg.seq < tcb_.rcv_nxt) {
+    note_duplicate(seg.seq, payload_len);
+  }
   if (!data) {
     if (last_invalid_ack_ != kNever && now - last_invalid_ack_ < cfg_.invalid_ack_interval) {
       ++ctx_.counters->invalid_acks_suppressed;
@@ -218,6 +222,18 @@ void TcpConnection::send_invalid_ack(const wire::TcpRepr& seg, std::size_t paylo
     last_invalid_ack_ = now;
   }
   send_ack(now);
+}
+
+// RFC 2883: data below RCV.NXT arrived again; the next ACK's first SACK block says
+// which (the sender learns its retransmission was spurious, e.g. after reordering).
+void TcpConnection::note_duplicate(SeqNum seq, std::size_t len) {
+  if (!tcb_.sack_ok || len == 0) {
+    return;
+  }
+  const SeqNum right = seq_min(seq + static_cast<std::uint32_t>(len), tcb_.rcv_nxt);
+  if (seq < right) {
+    dsack_ = wire::SackBlock{seq, right};
+  }
 }
 
 void TcpConnection::send_rst(SeqNum seq, bool with_ack) {
@@ -254,6 +270,10 @@ bool TcpConnection::emit(wire::TcpRepr& r, std::span<const std::uint8_t> p1,
     timers_.delack = kNever;
   }
   fill_options(r, now);
+  if (dsack_ && !r.has(flags::kSyn)) {
+    ++ctx_.counters->dsacks_out;  // reported once, as Linux does
+    dsack_.reset();
+  }
   return emit_raw(r, p1, p2);
 }
 
@@ -295,10 +315,14 @@ void TcpConnection::fill_options(wire::TcpRepr& r, Instant now) const {
     // RFC 7323 §3.2: TSopt in every non-RST segment once negotiated.
     o.timestamps = wire::TcpTimestamps{tsval(now), tcb_.ts_recent};
   }
-  if (tcb_.sack_ok && !reassembly_.empty()) {
+  if (tcb_.sack_ok && (dsack_ || !reassembly_.empty())) {
     const std::size_t cap = tcb_.ts_ok ? kSackBlocksWithTimestamps : wire::kTcpMaxSackBlocks;
-    o.sack_count = static_cast<std::uint8_t>(
-        reassembly_.sack_blocks(std::span<wire::SackBlock>(o.sack.data(), cap)));
+    std::size_t n = 0;
+    if (dsack_) {
+      o.sack[n++] = *dsack_;  // RFC 2883 §4: the D-SACK block comes first
+    }
+    n += reassembly_.sack_blocks(std::span<wire::SackBlock>(o.sack.data() + n, cap - n));
+    o.sack_count = static_cast<std::uint8_t>(n);
   }
 }
 

@@ -75,10 +75,15 @@ std::uint32_t TcpConnection::process_sack(const wire::TcpRepr& seg) {
   if (!tcb_.sack_ok) {
     return 0;
   }
+  std::span<const wire::SackBlock> blocks(seg.options.sack.data(), seg.options.sack_count);
+  // RFC 2883 §4: a first block wholly below the cumulative ACK reports a duplicate the
+  // peer received (D-SACK), not a hole: counted, and kept off the scoreboard.
+  if (!blocks.empty() && blocks[0].left < blocks[0].right && blocks[0].right <= seg.ack) {
+    ++ctx_.counters->dsacks_in;
+    blocks = blocks.subspan(1);
+  }
   const std::uint64_t before = scoreboard_.ignored_blocks();
-  const std::uint32_t newly = scoreboard_.on_ack(
-      tcb_.snd_una, tcb_.snd_max,
-      std::span<const wire::SackBlock>(seg.options.sack.data(), seg.options.sack_count));
+  const std::uint32_t newly = scoreboard_.on_ack(tcb_.snd_una, tcb_.snd_max, blocks);
   ctx_.counters->sack_blocks_ignored += scoreboard_.ignored_blocks() - before;
   return newly;
 }

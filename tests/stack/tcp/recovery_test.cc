@@ -140,9 +140,12 @@ TEST_CASE("SACK blocks outside [SND.UNA, SND.NXT] are ignored and counted", "[tc
   h.established();
   send_segments(h, 4);
   dup_ack(h, {{h.local_seq + 10 * kMss, h.local_seq + 11 * kMss}});
-  dup_ack(h, {{h.local_seq - 100, h.local_seq - 50}});
+  dup_ack(h, {{h.local_seq + 3 * kMss, h.local_seq + 5 * kMss}, {h.local_seq - 100, h.local_seq - 50}});
   dup_ack(h, {{h.local_seq + 3 * kMss, h.local_seq + 5 * kMss}});
-  CHECK(h.counters.sack_blocks_ignored == 3);
+  // All four blocks are invalid (the last one ends past SND.NXT). A block below SND.UNA
+  // counts here only in second place: in first place it would be a D-SACK.
+  CHECK(h.counters.sack_blocks_ignored == 4);
+  CHECK(h.counters.dsacks_in == 0);
   CHECK(h.counters.fast_retransmits == 0);
   h.expect_nothing_sent();
 }
@@ -168,6 +171,69 @@ TEST_CASE("the receiver reports out-of-order data in SACK blocks, most recent fi
   CHECK(b.repr.ack == h.remote_seq + 50);
   REQUIRE(b.repr.options.sack_count == 1);
   CHECK(b.repr.options.sack[0] == wire::SackBlock{h.remote_seq + 200, h.remote_seq + 250});
+}
+
+// ===================== D-SACK (RFC 2883) =====================
+
+TEST_CASE("D-SACK: data received twice is reported once, in the first SACK block",
+          "[tcp][sack][dsack]") {
+  Harness h;
+  h.peer.sack = true;
+  h.established();
+  const SeqNum start = h.remote_seq;
+  h.peer_send(pattern(100));
+  h.drop_sent();
+  wire::TcpRepr again = h.seg();
+  again.seq = start + 40;  // overlaps 60 bytes we hold, brings 20 new ones
+  h.inject(again, pattern(80));
+  h.advance(1s);  // whatever the delayed ACK does, one ACK carries the report
+  const Sent a = h.pop();
+  CHECK(a.repr.ack == start + 120);
+  REQUIRE(a.repr.options.sack_count == 1);
+  CHECK(a.repr.options.sack[0] == wire::SackBlock{start + 40, start + 100});  // the duplicate part
+  CHECK(h.counters.dsacks_out == 1);
+  h.remote_seq = start + 120;
+  h.peer_send(pattern(10));
+  h.advance(1s);
+  CHECK(h.pop().repr.options.sack_count == 0);  // reported once
+}
+
+TEST_CASE("D-SACK: an old retransmission outside the window, and with out-of-order data",
+          "[tcp][sack][dsack]") {
+  Harness h;
+  h.peer.sack = true;
+  h.established();
+  const SeqNum start = h.remote_seq;
+  h.peer_send(pattern(100));
+  h.drop_sent();
+  wire::TcpRepr ooo = h.seg();
+  ooo.seq = start + 300;
+  h.inject(ooo, pattern(50));
+  h.drop_sent();
+  wire::TcpRepr old = h.seg();
+  old.seq = start;  // wholly below RCV.NXT: unacceptable, answered at once
+  h.inject(old, pattern(100));
+  const Sent a = h.pop();
+  REQUIRE(a.repr.options.sack_count == 2);
+  CHECK(a.repr.options.sack[0] == wire::SackBlock{start, start + 100});
+  CHECK(a.repr.options.sack[1] == wire::SackBlock{start + 300, start + 350});
+  CHECK(h.counters.dsacks_out == 1);
+}
+
+TEST_CASE("D-SACK: a first block below the cumulative ACK is counted, not a hole map",
+          "[tcp][sack][dsack]") {
+  Harness h;
+  h.peer.sack = true;
+  h.established();
+  send_segments(h, 4);
+  h.peer_ack(h.local_seq + kMss);
+  dup_ack(h, {{h.local_seq - kMss, h.local_seq}});  // "segment 0 came twice"
+  CHECK(h.counters.dsacks_in == 1);
+  CHECK(h.counters.sack_blocks_ignored == 0);
+  dup_ack(h, {{h.local_seq - kMss, h.local_seq}, block(h, 1, 2)});  // and then a hole map
+  CHECK(h.counters.dsacks_in == 2);
+  CHECK(h.counters.sack_blocks_ignored == 0);
+  h.expect_nothing_sent();
 }
 
 namespace {
