@@ -468,6 +468,18 @@ def stream_batch(conn, items, timeout=5.0, settle=0.3):
                    f"want {bytes(want[max(0, n - 8):n + 24])!r} got {got[max(0, n - 8):n + 24]!r}")
 
 
+def end_batch(ctx, conn, name, before, ok, why, counter, sent):
+    """The end of a class's stream_batch: the echo was right, `counter` moved by exactly
+    `sent`, and the connection still echoes; then it is reset. Returns the deltas."""
+    f = ctx.f
+    d = ctx.stats.delta(before)
+    f.check(ok, f"{name}: {why}")
+    f.check(d[counter] == sent, f"{name}: {counter} +{d[counter]}, {sent} bad ones sent")
+    f.check(conn.echo_ok(f"after {name}".encode()), f"{name}: the connection no longer echoes")
+    conn.reset()
+    return d
+
+
 def outstanding(conn, total, chunk):
     """Sends total bytes in chunk-sized segments and collects the echo without
     acknowledging it, so it stays outstanding at utcpd. total should be a multiple of

@@ -11,7 +11,7 @@
 # reassemble (stack/wire/ipv4.cc), and an unfragmented DF=0 datagram is accepted.
 import struct
 
-from common import ACK, PSH, SYN, csum, stream_batch, tcp_frame
+from common import ACK, PSH, SYN, csum, end_batch, stream_batch, tcp_frame
 
 
 def patch_ip(frame, ihl=None, total=None, version=None, frag=None, trailer=b"", options=None):
@@ -114,13 +114,8 @@ def run_fragments(ctx):
     w.send(patch_ip(tcp_frame(w, port, ctx.echo_port, 77, 0, SYN, 65535), frag=MF))
     n_frag += 1
     answered = [s for s in conn.w.recv(0.5) if s.dport == port]
-    d = ctx.stats.delta(before)
-    f.check(ok, f"fragments: {why}")
     f.check(not answered, f"fragments: a fragmented SYN was answered: {answered}")
-    f.check(d["drop_parse_fragment"] == n_frag,
-            f"fragments: drop_parse_fragment +{d['drop_parse_fragment']}, {n_frag} fragments sent")
-    f.check(conn.echo_ok(b"after fragments"), "fragments: the connection no longer echoes")
-    conn.reset()
+    d = end_batch(ctx, conn, "fragments", before, ok, why, "drop_parse_fragment", n_frag)
     return (f"{n_frag} fragments (MF and/or offset, data and SYN) dropped, drop_parse_fragment "
             f"+{d['drop_parse_fragment']}, SYN fragment answered: {'yes' if answered else 'no'}; "
             f"an unfragmented DF=0 datagram accepted, echo {'exact' if ok else 'WRONG'}")

@@ -8,7 +8,7 @@
 # keeps the segment; utcp's stricter drop is its documented choice, stack/wire/tcp.cc.)
 import time
 
-from common import ACK, PSH, SYN, RST, stream_batch, tcp_frame
+from common import ACK, PSH, SYN, RST, end_batch, stream_batch, tcp_frame
 
 KINDS = [0, 1, 2, 3, 4, 5, 8, 30, 254, 99]    # EOL NOP MSS WS SACKP SACK TS MPTCP exp. unknown
 DEFINED_LEN = {2: {4}, 3: {3}, 4: {2}, 5: {10, 18, 26, 34}, 8: {10}}
@@ -115,12 +115,8 @@ def run_options(ctx):
         items.append((lambda seq, pl, area=area: conn.frame(ACK | PSH, seq=seq, payload=pl, opts=area),
                       good, payload))
     ok, why = stream_batch(conn, items, timeout=8.0)
-    d = ctx.stats.delta(before)
-    f.check(ok, f"options on established segments: {why}")
-    f.check(d["drop_parse_bad_option"] == est_bad,
-            f"options on established: drop_parse_bad_option +{d['drop_parse_bad_option']}, {est_bad} malformed sent")
-    f.check(conn.echo_ok(b"after options"), "options: the connection that got them no longer echoes")
-    conn.reset()
+    d = end_batch(ctx, conn, "options on established segments", before, ok, why,
+                  "drop_parse_bad_option", est_bad)
     return (f"{len(KINDS)} kinds x 41 lengths x {len(POSITIONS)} positions = {len(cases)} SYNs "
             f"({syn_good} answered with SYN-ACK, {syn_bad} dropped, drop_parse_bad_option +{syn_counter}, "
             f"{syn_wrong} wrong) and {len(cases)} established segments ({len(cases) - est_bad} echoed, "
@@ -131,7 +127,6 @@ def run_data_offset(ctx):
     """Data offset 0-15 on a 44-byte segment: < 5 or beyond the segment -> dropped
     (drop_parse_bad_header_len); otherwise the bytes between 20 and 4*offset are options
     (NOPs here) and the rest is payload."""
-    f = ctx.f
     conn = ctx.conn(ts=False, sack=False)
     before = ctx.stats.get()
     items = []
@@ -154,12 +149,7 @@ def run_data_offset(ctx):
                              b"", payload, dataofs=off)
         items.append((build, good, echoed))
     ok, why = stream_batch(conn, items)
-    d = ctx.stats.delta(before)
-    f.check(ok, f"data offset: {why}")
-    f.check(d["drop_parse_bad_header_len"] == bad,
-            f"data offset: drop_parse_bad_header_len +{d['drop_parse_bad_header_len']}, {bad} bad sent")
-    f.check(conn.echo_ok(b"after data offsets"), "data offset: the connection no longer echoes")
-    conn.reset()
+    d = end_batch(ctx, conn, "data offset", before, ok, why, "drop_parse_bad_header_len", bad)
     return (f"offsets 0-15 on a {20 + body_len}-byte segment: {16 - bad} accepted (payload after "
             f"4*offset echoed {'exactly' if ok else 'WRONG'}), {bad} dropped, "
             f"drop_parse_bad_header_len +{d['drop_parse_bad_header_len']}")

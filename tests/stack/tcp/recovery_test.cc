@@ -175,14 +175,22 @@ TEST_CASE("the receiver reports out-of-order data in SACK blocks, most recent fi
 
 // ===================== D-SACK (RFC 2883) =====================
 
-TEST_CASE("D-SACK: data received twice is reported once, in the first SACK block",
-          "[tcp][sack][dsack]") {
-  Harness h;
+namespace {
+// SACK negotiated, then 100 bytes received in order; returns their first sequence number.
+SeqNum sack_and_100_in_order(Harness& h) {
   h.peer.sack = true;
   h.established();
   const SeqNum start = h.remote_seq;
   h.peer_send(pattern(100));
   h.drop_sent();
+  return start;
+}
+}  // namespace
+
+TEST_CASE("D-SACK: data received twice is reported once, in the first SACK block",
+          "[tcp][sack][dsack]") {
+  Harness h;
+  const SeqNum start = sack_and_100_in_order(h);
   wire::TcpRepr again = h.seg();
   again.seq = start + 40;  // overlaps 60 bytes we hold, brings 20 new ones
   h.inject(again, pattern(80));
@@ -201,11 +209,7 @@ TEST_CASE("D-SACK: data received twice is reported once, in the first SACK block
 TEST_CASE("D-SACK: an old retransmission outside the window, and with out-of-order data",
           "[tcp][sack][dsack]") {
   Harness h;
-  h.peer.sack = true;
-  h.established();
-  const SeqNum start = h.remote_seq;
-  h.peer_send(pattern(100));
-  h.drop_sent();
+  const SeqNum start = sack_and_100_in_order(h);
   wire::TcpRepr ooo = h.seg();
   ooo.seq = start + 300;
   h.inject(ooo, pattern(50));
