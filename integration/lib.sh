@@ -96,3 +96,13 @@ busy = sum(t.get("conn_" + n, 0) for n in ("listen", "syn_sent", "syn_received",
 print("connections=%d open_slots=%d buffers_held=%d" % (busy, t.get("shim_open_slots", 0),
                                                         t.get("buffers_held", 0)))'
 }
+
+# proc_ticks PID: utime+stime (clock ticks) of a process, from /proc/PID/stat (fields 14
+# and 15, counted after the ")" that ends the command name).
+proc_ticks() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}'; }
+
+# proc_switches PID: voluntary + involuntary context switches of all its threads.
+proc_switches() {
+  cat /proc/"$1"/task/*/status 2>/dev/null |
+    awk '/^(voluntary|nonvoluntary)_ctxt_switches/ { s += $2 } END { print s + 0 }'
+}

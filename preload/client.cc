@@ -370,10 +370,15 @@ bool Client::drain_events(const std::function<void(std::uint32_t)>& sink) {
   return complete;
 }
 
-int Client::wait(const std::function<bool()>& ready, std::span<pollfd> extra, int timeout_ms,
+timespec Deadline::left() const {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(*at_ - Clock::now()).count();
+  if (ns <= 0) return timespec{0, 0};
+  return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+}
+
+int Client::wait(const std::function<bool()>& ready, std::span<pollfd> extra, Deadline deadline,
                  int own_fd) {
   const int me = own_fd >= 0 ? own_fd : own_eventfd();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   std::vector<pollfd> fds;
   fds.reserve(3 + extra.size());
   shim::SleepFlag& flag = view_->channel(channel_).app_asleep;
@@ -390,13 +395,11 @@ int Client::wait(const std::function<bool()>& ready, std::span<pollfd> extra, in
     } else {
       fds.assign({{wake_fd_, POLLIN, 0}, {me, POLLIN, 0}, {control_fd_, POLLIN, 0}});
       fds.insert(fds.end(), extra.begin(), extra.end());
-      int ms = -1;
-      if (timeout_ms >= 0) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now()).count();
-        ms = static_cast<int>(std::max<long long>(0, left));
-      }
-      const int n = real().poll(fds.data(), fds.size(), ms);
+      // ppoll, not poll: its timeout keeps the nanoseconds that poll's whole
+      // milliseconds would round away.
+      const timespec left = deadline.is_never() ? timespec{} : deadline.left();
+      const int n = real().ppoll(fds.data(), fds.size(), deadline.is_never() ? nullptr : &left,
+                                 nullptr);
       if (n < 0) rc = -1;
       if (n == 0) rc = 0;
       if (n > 0 && fds[2].revents != 0) daemon_gone_.store(true);
@@ -423,8 +426,8 @@ int Client::wait(const std::function<bool()>& ready, std::span<pollfd> extra, in
       errno = saved_errno;
       return -1;
     }
-    if (rc == 0 && timeout_ms >= 0 && std::chrono::steady_clock::now() >= deadline) return 0;
     if (ready()) return 1;
+    if (deadline.passed()) return 0;
   }
 }
 

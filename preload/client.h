@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -36,6 +37,28 @@ namespace utcp::preload {
 // interposed call asks "am I the process that attached?"). Kept right across fork by
 // an atfork handler; vfork children never run interposed code before exec.
 pid_t self_pid();
+
+// When a wait ends: never (blocking), or at a point on the monotonic clock. Kept to the
+// nanosecond, as the kernel keeps its timeouts: a wait never ends before its timeout
+// (a remaining 0.9 ms rounded down to 0 would end it early, then spin).
+class Deadline {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static Deadline never() { return Deadline(); }
+  // timeout_ms < 0: never; 0: now (poll once).
+  static Deadline after_ms(long timeout_ms) {
+    Deadline d;
+    if (timeout_ms >= 0) d.at_ = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    return d;
+  }
+  bool is_never() const { return !at_.has_value(); }
+  bool passed() const { return at_.has_value() && Clock::now() >= *at_; }
+  // The time left (0 once passed), for ppoll; only when !is_never().
+  timespec left() const;
+
+ private:
+  std::optional<Clock::time_point> at_;
+};
 
 class Client {
  public:
@@ -80,12 +103,17 @@ class Client {
   bool drain_events(const std::function<void(std::uint32_t slot)>& sink);
 
   // Waits until ready() is true, utcpd dies, a kernel fd in `extra` is ready, or the
-  // timeout (ms, -1: none) passes. Returns: 1 ready(), 0 timeout, -1 errno (EINTR).
+  // deadline passes (never before it). Returns: 1 ready(), 0 timeout, -1 errno (EINTR).
   // `extra` revents are filled in. ready() is called with no lock held. `own_fd` is
   // the eventfd other threads write to pass a wake-up on (default: the thread's own;
   // an epoll instance passes its own, so every thread waiting on it is reached).
-  int wait(const std::function<bool()>& ready, std::span<pollfd> extra, int timeout_ms,
+  int wait(const std::function<bool()>& ready, std::span<pollfd> extra, Deadline deadline,
            int own_fd = -1);
+  // The same with a timeout in ms (-1: none) from now.
+  int wait(const std::function<bool()>& ready, std::span<pollfd> extra, int timeout_ms,
+           int own_fd = -1) {
+    return wait(ready, extra, Deadline::after_ms(timeout_ms), own_fd);
+  }
   bool daemon_gone() const { return daemon_gone_.load(std::memory_order_relaxed); }
 
  private:

@@ -3,7 +3,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
-#include <chrono>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -34,9 +33,21 @@ struct Interest {
 // eventfd) goes into that outer kernel set too, under the app's data for this fd, and
 // is kept readable while this instance has utcp candidates: so the outer set sees the
 // inner one ready, as the kernel's nested epoll does.
+//
+// Wake-ups (DESIGN.md §3: a readiness change for an instance always wakes a sleeper of
+// it). Any thread's pump may take another instance's events off the process-wide
+// rings, so queueing one writes the instance's `efd` when a thread sleeps on it and has
+// not been told yet. `sleepers` counts the threads between deciding to sleep and
+// waking; `told` is cleared by every look at `ready`, so a queue after the look
+// always writes. The efd is also in the kernel set (under kWakeData) once the instance
+// has utcp interest: a thread that went straight to the kernel's epoll_wait while the
+// instance had no utcp socket wakes when another thread adds one.
 struct Instance {
   int epfd = -1;
   int efd = -1;  // this instance's wake-up eventfd (Client::wait's own fd)
+  bool efd_in_kernel_set = false;
+  int sleepers = 0;
+  bool told = false;
   int nest_fd = -1;         // -1 until the instance is nested in another set
   bool nest_signalled = false;
   int nested_children = 0;  // instances nested in this one (its waits must pump)
@@ -66,6 +77,43 @@ struct Instance {
     if (it.queued || it.disabled || !it.utcp) return;
     it.queued = true;
     ready.emplace_back(fd, it.registration);
+    if (sleepers > 0 && !told) {
+      told = true;
+      std::uint64_t one = 1;
+      [[maybe_unused]] const ssize_t n = real().write(efd, &one, sizeof one);
+    }
+  }
+  // A sleeper's look at the candidates (mu held): whatever is queued after it must
+  // write efd again.
+  bool has_candidates() {
+    told = false;
+    return !ready.empty();
+  }
+  // The data under which efd sits in the kernel set: this instance's address, which no
+  // data of the program's can equal while the instance lives.
+  std::uint64_t wake_data() const { return reinterpret_cast<std::uintptr_t>(this); }
+  // Puts efd into the kernel set, once, when the instance gets utcp interest (mu held).
+  void watch_efd() {
+    if (efd_in_kernel_set || efd < 0) return;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = wake_data();
+    efd_in_kernel_set = real().epoll_ctl(epfd, EPOLL_CTL_ADD, efd, &ev) == 0;
+  }
+  // Removes the efd's entries from what the kernel returned (and takes its count: the
+  // caller looks at the candidates next). Returns how many events are left.
+  int strip_wake(epoll_event* evs, int n) {
+    if (!efd_in_kernel_set || n <= 0) return n;
+    int kept = 0;
+    for (int i = 0; i < n; ++i) {
+      if (evs[i].data.u64 == wake_data()) {
+        std::uint64_t v;
+        [[maybe_unused]] const ssize_t r = real().read(efd, &v, sizeof v);
+        continue;
+      }
+      evs[kept++] = evs[i];
+    }
+    return kept;
   }
   void unindex(int fd, const Interest& it) {
     if (!it.utcp) return;
@@ -129,48 +177,97 @@ int collect(Instance& inst, Client& c, epoll_event* out, int max) {
   return n;
 }
 
+// A wait on an instance with utcp interest: its candidates first, then the kernel set
+// without blocking, then Client::wait on both. Returns -2 when the instance lost its
+// utcp interest meanwhile (the caller starts over).
+int utcp_wait(Instance& inst, Client& c, epoll_event* events, int max, const Deadline& deadline) {
+  const Real& r = real();
+  for (;;) {
+    epoll_pump_events();
+    int n = collect(inst, c, events, max);
+    if (n < max) {
+      const int m = r.epoll_wait(inst.epfd, events + n, max - n, 0);
+      if (m > 0) {
+        std::lock_guard<std::mutex> lock(inst.mu);
+        n += inst.strip_wake(events + n, m);
+      }
+    }
+    if (n > 0 || deadline.passed()) return n;
+    if (c.daemon_gone()) {
+      // Every utcp socket reports its error now; nothing more will change.
+      std::lock_guard<std::mutex> lock(inst.mu);
+      for (auto& [fd, item] : inst.items) inst.queue(fd, item);
+      if (!inst.ready.empty()) continue;
+    }
+    {
+      std::lock_guard<std::mutex> lock(inst.mu);
+      if (inst.by_slot.empty() && inst.nested_children == 0) return -2;
+      ++inst.sleepers;
+    }
+    pollfd kernel{inst.epfd, POLLIN, 0};
+    const int w = c.wait(
+        [&] {
+          epoll_pump_events();
+          std::lock_guard<std::mutex> lock(inst.mu);
+          return inst.has_candidates();
+        },
+        std::span<pollfd>(&kernel, 1), deadline, inst.efd);
+    const int saved = errno;
+    {
+      std::lock_guard<std::mutex> lock(inst.mu);
+      --inst.sleepers;
+    }
+    if (w < 0) {
+      errno = saved;
+      return -1;
+    }
+  }
+}
+
+// A wait with no utcp interest: the kernel's, counted as a sleeper so that a utcp
+// socket added meanwhile by another thread wakes it (through efd, stripped here).
+// Returns -2 when it woke for that and must start over as a utcp wait.
+int kernel_wait(Instance& inst, epoll_event* events, int max, const Deadline& deadline) {
+  int ms = -1;
+  if (!deadline.is_never()) {
+    // epoll_wait takes whole ms: rounded up, it never ends early.
+    const timespec left = deadline.left();
+    ms = static_cast<int>(left.tv_sec * 1000 + (left.tv_nsec + 999'999) / 1'000'000);
+  }
+  const int n = real().epoll_wait(inst.epfd, events, max, ms);
+  const int saved = errno;
+  std::lock_guard<std::mutex> lock(inst.mu);
+  --inst.sleepers;
+  if (n <= 0) {
+    errno = saved;
+    return n;
+  }
+  const int kept = inst.strip_wake(events, n);
+  return kept > 0 ? kept : -2;
+}
+
 int wait_common(int epfd, epoll_event* events, int max, int timeout) {
   const Real& r = real();
   if (max <= 0) return fail(EINVAL);
   if (events == nullptr) return fail(EFAULT);
   std::shared_ptr<Instance> inst = find(epfd);
-  Client* c = Client::current();
-  bool has_utcp = false;
-  if (inst && c != nullptr) {
-    std::lock_guard<std::mutex> lock(inst->mu);
-    has_utcp = !inst->by_slot.empty() || inst->nested_children > 0;
-  }
-  if (!has_utcp) return r.epoll_wait(epfd, events, max, timeout);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout);
+  if (!inst) return r.epoll_wait(epfd, events, max, timeout);
+  const Deadline deadline = Deadline::after_ms(timeout);
   for (;;) {
-    epoll_pump_events();
-    int n = collect(*inst, *c, events, max);
-    if (n < max) {
-      const int m = r.epoll_wait(epfd, events + n, max - n, 0);
-      if (m > 0) n += m;
-    }
-    if (n > 0 || timeout == 0) return n;
-    if (c->daemon_gone()) {
-      // Every utcp socket reports its error now; nothing more will change.
+    Client* c = Client::current();
+    bool has_utcp = false;
+    {
       std::lock_guard<std::mutex> lock(inst->mu);
-      for (auto& [fd, item] : inst->items) inst->queue(fd, item);
-      if (!inst->ready.empty()) continue;
+      has_utcp = c != nullptr && (!inst->by_slot.empty() || inst->nested_children > 0);
+      if (!has_utcp) ++inst->sleepers;
     }
-    int left = -1;
-    if (timeout > 0) {
-      left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  deadline - std::chrono::steady_clock::now()).count());
-      if (left <= 0) return 0;
+    if (!has_utcp) {
+      const int n = kernel_wait(*inst, events, max, deadline);
+      if (n != -2) return n;
+      continue;
     }
-    pollfd kernel{epfd, POLLIN, 0};
-    const int w = c->wait(
-        [&] {
-          epoll_pump_events();
-          std::lock_guard<std::mutex> lock(inst->mu);
-          return !inst->ready.empty();
-        },
-        std::span<pollfd>(&kernel, 1), left, inst->efd);
-    if (w < 0) return -1;
+    const int n = utcp_wait(*inst, *c, events, max, deadline);
+    if (n != -2) return n;
   }
 }
 
@@ -188,7 +285,10 @@ int nest(Instance& outer, Instance& inner, int op, int fd, epoll_event* ev) {
   copy.events &= ~static_cast<std::uint32_t>(EPOLLEXCLUSIVE);
   (void)r.epoll_ctl(outer.epfd, op, inner.nest_fd, &copy);
   std::lock_guard<std::mutex> outer_lock(outer.mu);
-  if (op == EPOLL_CTL_ADD) ++outer.nested_children;
+  if (op == EPOLL_CTL_ADD) {
+    ++outer.nested_children;
+    outer.watch_efd();
+  }
   if (op == EPOLL_CTL_DEL && outer.nested_children > 0) --outer.nested_children;
   inner.update_nest();
   return 0;
@@ -253,6 +353,7 @@ void epoll_socket_became_utcp(int fd) {
     it->second.utcp = true;
     it->second.slot = s->slot;
     inst->by_slot[s->slot].push_back(fd);
+    inst->watch_efd();
     inst->queue(fd, it->second);
     // A kernel half keeps the old socket alive, and with it the kernel's registration
     // (under the fd number, which now names the placeholder): it goes on reporting the
@@ -303,7 +404,10 @@ int epoll_ctl(int epfd, int op, int fd, epoll_event* ev) {
       Interest item{s, ev->events, ev->data, false, false, utcp_mode,
                     (ev->events & EPOLLEXCLUSIVE) != 0, s->slot, ++inst->registrations};
       auto& placed = inst->items[fd] = item;
-      if (utcp_mode) inst->by_slot[s->slot].push_back(fd);
+      if (utcp_mode) {
+        inst->by_slot[s->slot].push_back(fd);
+        inst->watch_efd();
+      }
       inst->queue(fd, placed);
       return 0;
     }

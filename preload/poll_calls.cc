@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <sys/select.h>
 
-#include <chrono>
 #include <vector>
 
 #include "preload/epoll_set.h"
@@ -65,18 +64,12 @@ int poll_common(pollfd* fds, nfds_t n, int timeout) {
       watch_if_inherited(*e.s, *c);
     }
   }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout);
+  const Deadline deadline = Deadline::after_ms(timeout);
   for (;;) {
     epoll_pump_events();
     if (r.poll(kernel.data(), kernel.size(), 0) < 0) return -1;
     const int ready = scan(fds, entries, kernel, *c);
-    if (ready > 0 || timeout == 0) return ready;
-    int left = -1;
-    if (timeout > 0) {
-      left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  deadline - std::chrono::steady_clock::now()).count());
-      if (left <= 0) return 0;
-    }
+    if (ready > 0 || deadline.passed()) return ready;
     const int w = c->wait(
         [&] {
           for (const Entry& e : entries) {
@@ -84,7 +77,7 @@ int poll_common(pollfd* fds, nfds_t n, int timeout) {
           }
           return c->daemon_gone();
         },
-        kernel, left);
+        kernel, deadline);
     if (w < 0) return -1;
   }
 }
