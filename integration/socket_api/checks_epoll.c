@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,6 +262,45 @@ static void epoll_reused_fd_checks(void) {
   close(ep);
 }
 
+/* Another thread adds a readable socket to a set this thread sleeps on (with only a
+ * pipe in it so far): the kernel wakes the sleeper at once, and so must utcp. */
+struct sleeper {
+  int ep;
+  int n;
+  int fd;
+  long ms;
+};
+
+static void *sleep_in_epoll(void *arg) {
+  struct sleeper *s = arg;
+  struct epoll_event ev;
+  long t0 = now_ms();
+  s->n = epoll_wait(s->ep, &ev, 1, WAIT_MS);
+  s->ms = now_ms() - t0;
+  s->fd = s->n == 1 ? ev.data.fd : -1;
+  return NULL;
+}
+
+static void epoll_cross_thread_checks(void) {
+  int ep = epoll_create1(0), fd = connect_peer(PORT_ECHO), p[2];
+  if (fd < 0 || pipe(p) != 0) return;
+  add(ep, p[0], EPOLLIN);
+  write_all(fd, "x", 1);
+  wait_inq(fd, 1);
+  struct sleeper s = {ep, -1, -1, 0};
+  pthread_t t;
+  if (pthread_create(&t, NULL, sleep_in_epoll, &s) != 0) return;
+  usleep(100 * 1000); /* the thread is asleep in epoll_wait by then */
+  add(ep, fd, EPOLLIN);
+  pthread_join(t, NULL);
+  res("epoll.add_wakes_other_thread", "n=%d socket=%s soon=%s", s.n, s.fd == fd ? "yes" : "no",
+      s.ms < 1000 ? "yes" : "no");
+  close(p[0]);
+  close(p[1]);
+  close(fd);
+  close(ep);
+}
+
 void checks_epoll(void) {
   epoll_create_checks();
   epoll_ctl_checks();
@@ -269,4 +309,5 @@ void checks_epoll(void) {
   epoll_mixed_checks();
   epoll_listener_checks();
   epoll_reused_fd_checks();
+  epoll_cross_thread_checks();
 }

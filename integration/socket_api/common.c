@@ -238,7 +238,7 @@ int sockopt_int(int fd, int level, int opt) {
 
 /* --- Bounded waits and I/O. */
 
-static long now_ms(void) {
+long now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;

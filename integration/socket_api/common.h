@@ -82,6 +82,7 @@ int sockopt_int(int fd, int level, int opt); /* getsockopt int, -1000-errno on e
 /* --- Bounded waits and I/O. */
 /* poll for events, at most ms; returns revents or 0 (timeout) or -1. */
 int wait_ev(int fd, int events, int ms);
+long now_ms(void); /* CLOCK_MONOTONIC */
 /* Reads up to n bytes, waiting at most WAIT_MS overall; stops early on EOF/error.
  * Returns bytes read (>= 0); *eof set if EOF seen, *err the errno (0 if none). */
 ssize_t read_n(int fd, void *buf, size_t n, int *eof, int *err);
