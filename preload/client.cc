@@ -340,17 +340,28 @@ bool Client::register_placeholder(std::uint32_t slot, std::uint32_t generation, 
 }
 
 bool Client::sync_releases() {
-  std::lock_guard<std::mutex> lock(control_mu_);
-  shim::ControlMsg msg;
-  msg.kind = shim::ControlKind::kSync;
-  msg.pid = pid_;
-  if (!shim::send_control(control_fd_, msg, {})) return false;
-  shim::ControlMsg answer;
-  int fds[shim::kMaxPassedFds];
-  std::size_t nfds = 0;
-  const int rc = shim::recv_control(control_fd_, &answer, fds, &nfds);
-  for (std::size_t i = 0; i < nfds; ++i) real().close(fds[i]);
-  return rc == 0 && answer.kind == shim::ControlKind::kSynced;
+  {
+    std::lock_guard<std::mutex> lock(control_mu_);
+    shim::ControlMsg msg;
+    msg.kind = shim::ControlKind::kSync;
+    msg.pid = pid_;
+    if (!shim::send_control(control_fd_, msg, {})) return false;
+    shim::ControlMsg answer;
+    int fds[shim::kMaxPassedFds];
+    std::size_t nfds = 0;
+    const int rc = shim::recv_control(control_fd_, &answer, fds, &nfds);
+    for (std::size_t i = 0; i < nfds; ++i) real().close(fds[i]);
+    if (rc != 0 || answer.kind != shim::ControlKind::kSynced) return false;
+  }
+  // The releases are in the engines' mailboxes now; an engine may have taken its mail
+  // for this round just before they arrived, so a barrier to each returns once they
+  // are handled.
+  for (std::uint32_t e = 0; e < engines_.size(); ++e) {
+    shim::Command cmd;
+    cmd.op = shim::Op::kBarrier;
+    if (call(e, cmd).result != 0) return false;
+  }
+  return true;
 }
 
 bool Client::drain_events(const std::function<void(std::uint32_t)>& sink) {

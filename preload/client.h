@@ -94,8 +94,8 @@ class Client {
   void post(std::uint32_t e, shim::Command cmd);
   // Registers the placeholder of (slot, generation): sends the daemon its end.
   bool register_placeholder(std::uint32_t slot, std::uint32_t generation, int daemon_end);
-  // Returns once utcpd handed every socket this process closed so far to its engines
-  // (close() is asynchronous otherwise: see bind()).
+  // Returns once utcpd's engines have released every socket this process closed so far
+  // (close() is asynchronous otherwise: see bind(), and close() of a listener).
   bool sync_releases();
 
   // Takes the engines' events (slot, generation) out of the rings; `sink` sees each.

@@ -56,9 +56,25 @@ int do_fcntl(int fd, int cmd, long arg) {
 extern "C" {
 
 int close(int fd) {
+  USocketPtr s = fd_table::get(fd);
   forget_fd(fd);
   epoll_close_instance(fd);
-  return real().close(fd);
+  const int rc = real().close(fd);
+  // The last fd of this socket in this process: its hidden kernel half goes too (other
+  // processes that share the listener hold their own copies of it).
+  const bool last_here = s && s.use_count() == 1;
+  if (rc == 0 && last_here && s->kernel_half >= 0) {
+    real().close(s->kernel_half);
+    s->kernel_half = -1;
+  }
+  // The kernel's close of a listener takes effect before close() returns: a SYN after it
+  // is refused and what was queued is reset. utcpd learns of the close from the
+  // placeholder's hang-up; waiting for it to be handled keeps the window as narrow as
+  // the kernel's (a server that closes and listens again, as iperf3 does per test).
+  if (rc == 0 && last_here && s->mode == USocket::Mode::kUtcp && s->listening) {
+    if (Client* c = Client::current()) (void)c->sync_releases();
+  }
+  return rc;
 }
 
 int dup(int fd) { return after_dup(fd, real().dup(fd)); }

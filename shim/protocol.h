@@ -97,6 +97,8 @@ enum class Op : std::uint16_t {
   kKick,        // no reply: tx has new data or rx has room again
   kWatch,       // no reply: this channel wants this slot's events (after fork)
   kClose,       // no reply: release this engine's share (listener parts, failed sockets)
+  kBarrier,     // -> 0, once this engine has handled everything its mailbox held before
+                //   (the control thread's releases): makes a listener's close synchronous
 };
 
 // Command::flags

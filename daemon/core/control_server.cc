@@ -43,6 +43,7 @@ ControlServer::ControlServer(ControlConfig cfg, std::vector<Mailbox*> mailboxes)
 ControlServer::~ControlServer() {
   for (auto& [fd, w] : watches_) ::close(fd);
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
+  if (pause_fd_ >= 0) ::close(pause_fd_);
   if (listen_fd_ >= 0) ::unlink(cfg_.path.c_str());
 }
 
@@ -62,17 +63,15 @@ bool ControlServer::open(std::string* error) {
   ::unlink(cfg_.path.c_str());
   listen_fd_ = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-  if (listen_fd_ < 0 || epoll_fd_ < 0 ||
+  pause_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (listen_fd_ < 0 || epoll_fd_ < 0 || pause_fd_ < 0 ||
       ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
       ::chmod(cfg_.path.c_str(), 0666) != 0 || ::listen(listen_fd_, 128) != 0) {
     *error = "control socket " + cfg_.path + ": " + std::strerror(errno);
     return false;
   }
   auto w = std::make_unique<Watch>(Watch{Watch::Kind::kListen, listen_fd_});
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = listen_fd_;
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
+  watch(*w, EPOLLIN);
   watches_.emplace(listen_fd_, std::move(w));
   return true;
 }
@@ -87,9 +86,8 @@ bool ControlServer::serve(int timeout_ms) {
   for (int i = 0; i < n; ++i) {
     // By fd, not pointer: handling one event (a kSync) may handle and forget others
     // of this batch.
-    auto it = watches_.find(evs[i].data.fd);
-    if (it == watches_.end()) continue;
-    Watch* w = it->second.get();
+    Watch* w = watch_of(evs[i]);
+    if (w == nullptr) continue;
     switch (w->kind) {
       case Watch::Kind::kListen:
         accept_connections();
@@ -106,8 +104,11 @@ bool ControlServer::serve(int timeout_ms) {
   // Once per batch: a burst of hang-ups costs a sleeping engine one doorbell.
   ring_sleepers();
   if (n > 0 && n < static_cast<int>(std::size(evs)) && cfg_.batch_pause.count() > 0) {
+    // Hang-ups gather meanwhile; a process's message ends the pause early (it may be a
+    // close() waiting in kSync, or an attach).
     const timespec pause{0, static_cast<long>(cfg_.batch_pause.count()) * 1000};
-    ::nanosleep(&pause, nullptr);
+    epoll_event ev;
+    (void)::epoll_pwait2(pause_fd_, &ev, 1, &pause, nullptr);
   }
   return true;
 }
@@ -118,14 +119,32 @@ void ControlServer::serve_ready_placeholders() {
     const int n = ::epoll_wait(epoll_fd_, evs, 64, 0);
     int handled = 0;
     for (int i = 0; i < n; ++i) {
-      auto it = watches_.find(evs[i].data.fd);
-      if (it == watches_.end() || it->second->kind != Watch::Kind::kPlaceholder) continue;
-      Watch* w = it->second.get();
+      Watch* w = watch_of(evs[i]);
+      if (w == nullptr || w->kind != Watch::Kind::kPlaceholder) continue;
       placeholder_gone(*w);
       ++handled;
     }
     if (n < 64 || handled == 0) return;
   }
+}
+
+bool ControlServer::watch(Watch& w, std::uint32_t events) {
+  w.serial = ++next_serial_;
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = (std::uint64_t{w.serial} << 32) | static_cast<std::uint32_t>(w.fd);
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, w.fd, &ev) != 0) return false;
+  if (w.kind != Watch::Kind::kPlaceholder) (void)::epoll_ctl(pause_fd_, EPOLL_CTL_ADD, w.fd, &ev);
+  return true;
+}
+
+ControlServer::Watch* ControlServer::watch_of(const epoll_event& ev) {
+  const auto fd = static_cast<int>(ev.data.u64 & 0xffffffffu);
+  const auto it = watches_.find(fd);
+  if (it == watches_.end() || it->second->serial != static_cast<std::uint32_t>(ev.data.u64 >> 32)) {
+    return nullptr;
+  }
+  return it->second.get();
 }
 
 void ControlServer::accept_connections() {
@@ -134,10 +153,7 @@ void ControlServer::accept_connections() {
     if (fd < 0) return;
     auto w = std::make_unique<Watch>(Watch{Watch::Kind::kConnection, fd});
     w->channel = shim::kMaxChannels;  // not attached yet
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP;
-    ev.data.fd = fd;
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    watch(*w, EPOLLIN | EPOLLRDHUP);
     watches_.emplace(fd, std::move(w));
   }
 }
@@ -283,10 +299,8 @@ void ControlServer::placeholder(Watch& w, const shim::ControlMsg& msg, int fd) {
   p->family = w.family;
   p->slot = msg.slot;
   p->generation = msg.generation;
-  epoll_event ev{};
-  ev.events = EPOLLRDHUP;  // EPOLLHUP is always reported: the app end's last close
-  ev.data.fd = fd;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+  // EPOLLHUP is always reported: the app end's last close.
+  if (!watch(*p, EPOLLRDHUP)) {
     ++counters_.rejected;
     ::close(fd);
     return;
@@ -407,6 +421,7 @@ void ControlServer::ring_sleepers() {
 void ControlServer::forget(Watch& w) {
   const int fd = w.fd;
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  if (w.kind != Watch::Kind::kPlaceholder) ::epoll_ctl(pause_fd_, EPOLL_CTL_DEL, fd, nullptr);
   ::close(fd);
   watches_.erase(fd);  // destroys w
 }

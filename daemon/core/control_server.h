@@ -10,6 +10,7 @@
 // channel_pending count), so an engine never wakes a stranger through a stale eventfd.
 #pragma once
 
+#include <sys/epoll.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -84,8 +85,17 @@ class ControlServer {
     std::uint32_t slot = 0;       // kPlaceholder
     std::uint32_t generation = 0;
     pid_t pid = 0;                // kConnection: the process (SO_PEERCRED), for the log
+    std::uint32_t serial = 0;     // which watch of this fd number (see watch_of)
   };
+  // Registers w's fd in the epoll set under (serial, fd); false when epoll refuses it.
+  bool watch(Watch& w, std::uint32_t events);
+  // The watch an event is for, or null. An event of a batch can outlive its watch: a
+  // kSync handles hang-ups of the same batch early, and the fd number a forgotten
+  // placeholder had may already name a new one (its hang-up would release the new
+  // socket). The serial in the event's data tells them apart.
+  Watch* watch_of(const epoll_event& ev);
 
+  std::uint32_t next_serial_ = 0;
   void accept_connections();
   void on_connection(Watch& w);
   void attach(Watch& w, const shim::ControlMsg& msg, std::span<int> fds);
@@ -103,6 +113,9 @@ class ControlServer {
   std::vector<Mailbox*> mailboxes_;
   int listen_fd_ = -1;
   int epoll_fd_ = -1;
+  // The listen socket and the processes' connections only: the batch pause waits on
+  // it, so a process's message (a kSync that close() waits for) ends the pause.
+  int pause_fd_ = -1;
   std::uint64_t next_region_id_ = 1;
   std::vector<std::unique_ptr<Family>> families_;
   std::unordered_map<int, std::unique_ptr<Watch>> watches_;  // by fd

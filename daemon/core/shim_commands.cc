@@ -47,6 +47,14 @@ void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& c
     reply(r, c, rep);
     return;
   }
+  if (cmd.op == shim::Op::kBarrier) {
+    // Answered after the next round's mail (run()): whatever the control thread posted
+    // before the app sent this is in the mailbox by then, even if this round took its
+    // mail before the post.
+    barriers_.push_back({r.region.get(), c, rep});
+    ++work_;
+    return;
+  }
   if (cmd.op == shim::Op::kListen && cmd.slot < r.g.sockets && !r.slots[cmd.slot].owner &&
       cmd.slot % r.g.engines != e_) {
     // This engine's share of a listener another engine handed out.

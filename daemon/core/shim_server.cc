@@ -150,10 +150,13 @@ void ShimServer::channel_gone(RegionState& r, std::uint32_t c, Instant now) {
 
 std::size_t ShimServer::run(Instant now, Mailbox& mail) {
   work_ = 0;
+  std::vector<Barrier> due;
+  due.swap(barriers_);
   for (const EngineMsg& msg : mail.take()) {
     deliver(msg, now);
     ++work_;
   }
+  answer_barriers(due);
   for (auto& r : regions_) {
     std::uint64_t live = r->live;
     while (live != 0) {
@@ -472,7 +475,16 @@ void ShimServer::wake_apps(RegionState& r) {
   }
 }
 
+void ShimServer::answer_barriers(const std::vector<Barrier>& due) {
+  for (const Barrier& b : due) {
+    for (auto& r : regions_) {
+      if (r->region.get() == b.region && (r->live & bit(b.channel))) reply(*r, b.channel, b.reply);
+    }
+  }
+}
+
 bool ShimServer::prepare_sleep() {
+  if (!barriers_.empty()) return false;  // they are answered next round
   for (auto& r : regions_) shim::announce_sleep(r->region->view().engine_flag(e_));
   for (auto& r : regions_) {
     for (std::uint32_t c = 0; c < r->g.channels; ++c) {

@@ -178,6 +178,14 @@ class ShimServer {
   std::vector<stack::engine::SocketEvent> events_;
   std::vector<std::uint8_t> scratch_;
   std::vector<shim::Command> commands_;  // one channel's burst
+  // kBarrier commands waiting for the next round's mail, then answered.
+  struct Barrier {
+    const Region* region;
+    std::uint32_t channel;
+    shim::Reply reply;
+  };
+  std::vector<Barrier> barriers_;
+  void answer_barriers(const std::vector<Barrier>& due);
   std::size_t work_ = 0;
   ShimCounters counters_;
 };

@@ -430,6 +430,41 @@ TEST_CASE("control: kSync is answered after the hang-ups raised before it were p
   }
 }
 
+TEST_CASE("control: a hang-up of a batch handled early by kSync does not release the "
+          "placeholder that reuses its fd number", "[daemon][control]") {
+  Rig rig;
+  Client c = rig.attach();
+  Fd a = register_placeholder(rig, c, 1, 11);
+  // One batch: the connection is ready first (a sync queued before the close), then
+  // a's hang-up. The sync handles the hang-up early and closes a's daemon end; the
+  // placeholder registered next gets that fd number; the batch's hang-up event for
+  // the old number must not release it.
+  shim::ControlMsg sync;
+  sync.kind = shim::ControlKind::kSync;
+  REQUIRE(shim::send_control(c.sock.get(), sync, {}));
+  a.reset();
+  int sv[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  Fd b(sv[0]);
+  shim::ControlMsg msg;
+  msg.kind = shim::ControlKind::kPlaceholder;
+  msg.slot = 2;
+  msg.generation = 12;
+  REQUIRE(shim::send_control(c.sock.get(), msg, std::span<const int>(&sv[1], 1)));
+  ::close(sv[1]);
+  shim::ControlMsg answer;
+  REQUIRE(rig.receive(c.sock.get(), &answer) == 0);
+  CHECK(answer.kind == shim::ControlKind::kSynced);
+  rig.serve();
+  for (std::size_t e = 0; e < kEngines; ++e) {
+    CHECK(rig.count(e, Kind::kRelease, 0, 1, 11) == 1);
+    CHECK(rig.count(e, Kind::kPlaceholder, 0, 2, 12) == 1);
+    CHECK(rig.count(e, Kind::kRelease, 0, 2, 12) == 0);  // b is still open
+  }
+  b.reset();
+  REQUIRE(rig.serve_until([&] { return rig.count(0, Kind::kRelease, 0, 2, 12) == 1; }));
+}
+
 TEST_CASE("control: a malformed message drops only its own connection", "[daemon][control]") {
   Rig rig;
   Client good = rig.attach();

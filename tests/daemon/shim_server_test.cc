@@ -514,3 +514,30 @@ TEST_CASE("shim: the sleep handshake with the engine's flag and the app's eventf
   CHECK(::read(efd, &n, sizeof n) == -1);
   CHECK(errno == EAGAIN);
 }
+
+TEST_CASE("shim: kBarrier is answered only after a later round's mail", "[daemon][shim]") {
+  Rig rig;
+  rig.channel_up(0);
+  App app(rig.region(), 0);
+  const Sock l = rig.listener(app, 5011);
+  rig.mail(EngineMsg::Kind::kPlaceholder, 0, l);
+  rig.round();
+  shim::Command barrier;
+  barrier.op = shim::Op::kBarrier;
+  barrier.tag = 777;
+  app.post(barrier);
+  rig.round();  // takes the barrier; this round's mail was taken before
+  CHECK_FALSE(app.reply(777).has_value());
+  // The engine must not sleep on a barrier it owes.
+  CHECK_FALSE(rig.shim().prepare_sleep());
+  rig.shim().finish_sleep();
+  // close() of a listener: the control thread's release reaches the mailbox after that
+  // round took its mail; the answer comes once it is handled.
+  rig.mail(EngineMsg::Kind::kRelease, 0, l);
+  rig.round();
+  const auto rep = app.reply(777);
+  REQUIRE(rep.has_value());
+  CHECK(rep->result == 0);
+  CHECK(rig.shim().open_slots() == 0);
+  CHECK(rig.shim().counters().sockets_released == 1);
+}

@@ -1,0 +1,62 @@
+/* relisten server (issue 14 item 5), iperf3's pattern: a listener per test. For SECONDS:
+ * socket, SO_REUSEADDR, bind, listen; accept one connection, read its request, answer
+ * "ok", close it; close the listener; again. Prints "tests=N". A connect that arrives
+ * while no listener exists is refused, on any stack: what matters is that utcp's window
+ * is no wider than the kernel's (its close of a listener takes effect before close()
+ * returns, as the kernel's does).
+ * Usage: server IP PORT SECONDS */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv) {
+  if (argc != 4) {
+    fprintf(stderr, "usage: server IP PORT SECONDS\n");
+    return 2;
+  }
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[2]))};
+  if (inet_pton(AF_INET, argv[1], &a.sin_addr) != 1) return 2;
+  const double end = now_s() + atof(argv[3]);
+  unsigned long tests = 0, bind_retries = 0;
+  printf("ready\n");
+  fflush(stdout);
+  while (now_s() < end) {
+    const int l = socket(AF_INET, SOCK_STREAM, 0);
+    const int one = 1;
+    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    while (bind(l, (struct sockaddr *)&a, sizeof a) != 0) {
+      if (errno != EADDRINUSE || now_s() >= end) {
+        perror("bind");
+        return 1;
+      }
+      ++bind_retries;  /* the kernel's answer too, had the old one not gone yet */
+      usleep(1000);
+    }
+    if (listen(l, 16) != 0) {
+      perror("listen");
+      return 1;
+    }
+    const int c = accept(l, NULL, NULL);
+    if (c >= 0) {
+      char buf[16];
+      if (read(c, buf, sizeof buf) > 0 && write(c, "ok", 2) == 2) ++tests;
+      close(c);
+    }
+    close(l);
+  }
+  printf("tests=%lu bind_retries=%lu\n", tests, bind_retries);
+  return 0;
+}
