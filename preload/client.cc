@@ -198,7 +198,11 @@ Client* Client::get() {
     delete c;
     if (!join || parent == nullptr) {
       g_unreachable.store(true);
-      if (refused) {
+      if (join && err == EBADF) {
+        std::fprintf(stderr, "libutcp: cannot join utcpd's family at %s: the region's memfd "
+                             "(fd %d) was closed behind the library's back; TCP sockets fail\n",
+                     control_path(), family_fd);
+      } else if (refused) {
         // utcpd answered: saying "not reachable" would send people looking in the wrong
         // place. Inherited sockets cannot move to the kernel, so this prints regardless.
         std::fprintf(stderr, "libutcp: utcpd at %s refused to %s (%s); TCP sockets fail\n",

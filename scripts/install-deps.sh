@@ -13,6 +13,7 @@ packages=(
   wrk apache2-utils                              # integration tests and benchmarks: wrk, ab
   nftables ethtool                               # integration tests: loss; veth offloads
   nginx lighttpd                                 # libutcp.so acceptance: real servers
+  openssh-server openssh-client                  # libutcp.so acceptance: sshd (re-exec, privsep, seccomp)
   gnuplot-nox                                    # benchmarks: the A/B plots
   tshark                                         # integration tests: reading utcpd --pcap
   python3-scapy                                  # integration tests: crafted malformed packets, SYN flood
