@@ -33,19 +33,21 @@ int sys_close_range(unsigned first, unsigned last, unsigned flags) {
 
 // The fds in [first, last] that must stay: ours, and the kernel halves of listeners
 // that keep an fd outside the range. `dying` gets the sockets all of whose fds are in
-// the range (their kernel halves close with them). Call with private_fds::lock() held.
-std::vector<int> keep_list(unsigned first, unsigned last, std::vector<USocketPtr>* dying) {
+// the range (their kernel halves close with them). `table` is fd_table::all(), taken
+// before private_fds::lock() (held here): fork's handlers take the two locks in an
+// order of their own, so this thread never holds one while waiting for the other.
+std::vector<int> keep_list(unsigned first, unsigned last,
+                           const std::vector<std::pair<int, USocketPtr>>& table,
+                           std::vector<USocketPtr>* dying) {
   std::vector<int> keep = private_fds::sorted_locked();
   const auto inside = [&](int fd) {
     return fd >= 0 && static_cast<unsigned>(fd) >= first && static_cast<unsigned>(fd) <= last;
   };
   std::set<USocket*> survivors;
-  std::vector<USocketPtr> touched;
-  for (auto& [fd, s] : fd_table::all()) {
+  for (const auto& [fd, s] : table) {
     if (!inside(fd)) survivors.insert(s.get());
-    touched.push_back(s);
   }
-  for (const USocketPtr& s : touched) {
+  for (const auto& [fd, s] : table) {
     if (s->kernel_half < 0) continue;
     if (survivors.count(s.get()) != 0) {
       keep.push_back(s->kernel_half);
@@ -98,6 +100,7 @@ int do_close_range(unsigned first, unsigned last, int flags) {
     return fail(EINVAL);
   }
   std::vector<USocketPtr> dying;
+  const auto table = fd_table::all();
   {
     std::lock_guard<std::mutex> guard(private_fds::lock());
     // CLOSE_RANGE_UNSHARE: the fd table is copied first (a no-op range does it), so the
@@ -108,8 +111,7 @@ int do_close_range(unsigned first, unsigned last, int flags) {
     }
     // With CLOSE_RANGE_CLOEXEC nothing closes now: an exec later closes what it marked,
     // and exec_calls.cc passes on only the sockets without close-on-exec.
-    std::vector<USocketPtr> unused;
-    const std::vector<int> keep = keep_list(first, last, (uflags & CLOSE_RANGE_CLOEXEC) ? &unused : &dying);
+    const std::vector<int> keep = keep_list(first, last, table, &dying);
     if (close_gaps(first, last, uflags & CLOSE_RANGE_CLOEXEC, keep) != 0) return -1;
   }
   if ((uflags & CLOSE_RANGE_CLOEXEC) == 0) forget_range(first, last, dying);
