@@ -5,7 +5,10 @@
 # programs do: close_range of one fd, with CLOSE_RANGE_CLOEXEC and _UNSHARE, closefrom(3)
 # with an epoll set open, a close() loop over every fd, dup2 onto numbers 3..63, and an
 # exec'd image (as sshd's re-exec) that calls closefrom(3) before it uses its inherited
-# connection on fd 0. After each, the closed sockets are gone and new ones work. A last
+# connection on fd 0. After each, the closed sockets are gone and new ones work. First,
+# a forked child sandboxes itself as sshd's privilege-separated child does (chroot,
+# RLIMIT_NOFILE 1, no_new_privs, OpenSSH's seccomp list, killed on anything else) and
+# echoes on its inherited connection (issue 14 item 4 without sshd). A last
 # exec'd image closes everything behind the library's back (the raw syscall): its join
 # must be refused, and libutcp must say "refused", not "not reachable". Rules: TESTBED.md.
 set -uo pipefail

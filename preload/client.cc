@@ -106,6 +106,7 @@ thread_local OwnEventfd t_own;
 int own_eventfd() {
   const pid_t pid = self_pid();
   if (t_own.owner != pid) {
+    if (t_own.fd >= 0) real().close(t_own.fd);  // the parent's, inherited by this child
     private_fds::create(&t_own.fd, [] { return ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); });
     t_own.owner = pid;
   }
@@ -223,6 +224,9 @@ Client* Client::get() {
 void Client::join_at_fork() {
   Client* parent = g_client.load();
   if (parent == nullptr || parent->memfd_ < 0) return;
+  // The parent's control connection, wake-up eventfd and doorbells are the parent's: a
+  // copy held here would hide the parent's death from utcpd while this child lives.
+  parent->close_channel_fds();
   auto* c = new Client();
   c->memfd_ = parent->memfd_;
   if (!c->attach(true)) {
@@ -237,21 +241,25 @@ void Client::join_at_fork() {
   own_eventfd();
 }
 
-void Client::drop_fds() {
+void Client::close_channel_fds() {
   const Real& r = real();
   for (int* cell : {&control_fd_, &wake_fd_}) {
     private_fds::remove(cell);
     if (*cell >= 0) r.close(*cell);
     *cell = -1;
   }
-  // The memfd is the family's (shared with the parent, or kept for the exec'd image's
-  // next try), unless utcpd made it for this attach.
-  private_fds::remove(&memfd_);
   for (int& fd : doorbells_) {
     private_fds::remove(&fd);
     r.close(fd);
   }
   doorbells_.clear();
+}
+
+void Client::drop_fds() {
+  close_channel_fds();
+  // The memfd is the family's (shared with the parent, or kept for the exec'd image's
+  // next try), unless utcpd made it for this attach.
+  private_fds::remove(&memfd_);
 }
 
 bool Client::attach(bool join) {

@@ -98,6 +98,8 @@ class Client {
   bool attach(bool join);
   // After a failed attach: closes and unregisters what it made.
   void drop_fds();
+  // Closes the control socket, wake-up eventfd and doorbells (not the memfd).
+  void close_channel_fds();
   void ring_doorbell(std::uint32_t e);
   void check_daemon();
 

@@ -14,19 +14,31 @@
 //                                         reuses the numbers: its join must be refused,
 //                                         and libutcp must say so on stderr
 //
+// main also forks a child that sandboxes itself at once as sshd's privilege-separated
+// child does (chroot to an empty directory, RLIMIT_NOFILE 1, no_new_privs, a seccomp
+// filter with OpenSSH's list: read, write, poll, select, close... and nothing that makes
+// an fd or yields), then echoes on its inherited connection: the library must have
+// joined at fork with everything it needs.
+//
 // Lines: "ok: ..." / "FAIL: ..." for checks, "summary: N checks, M failed" last.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
 #include <linux/close_range.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -194,6 +206,56 @@ static void check_exec(const char* self) {
   close(a);
 }
 
+// OpenSSH's preauth filter (sandbox-seccomp-filter.c), in short: these or death.
+static int sandbox(const char* dir) {
+  static const int allowed[] = {
+      SYS_brk, SYS_clock_gettime, SYS_close, SYS_exit, SYS_exit_group, SYS_futex, SYS_geteuid,
+      SYS_getpgid, SYS_getpid, SYS_getrandom, SYS_gettimeofday, SYS_getuid, SYS_madvise, SYS_mmap,
+      SYS_mprotect, SYS_mremap, SYS_munmap, SYS_nanosleep, SYS_clock_nanosleep, SYS_poll,
+      SYS_pselect6, SYS_read, SYS_rt_sigprocmask, SYS_select, SYS_shutdown, SYS_write};
+  enum { kAllowed = sizeof allowed / sizeof allowed[0] };
+  struct sock_filter f[4 + 2 * kAllowed + 1];
+  int n = 0;
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+  f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+  for (int i = 0; i < kAllowed; ++i) {
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)allowed[i], 0, 1);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  }
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+  struct sock_fprog prog = {(unsigned short)n, f};
+  const struct rlimit one = {1, 1};
+  return chroot(dir) == 0 && chdir("/") == 0 && setrlimit(RLIMIT_NOFILE, &one) == 0 &&
+                 prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+                 prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0
+             ? 0
+             : -1;
+}
+
+static void check_fork_sandbox(void) {
+  const int a = connect_echo();
+  result(a >= 0 && echo_ok(a, "parent\n"), "a connection for the sandboxed child");
+  char dir[] = "/tmp/utcp-empty.XXXXXX";
+  result(mkdtemp(dir) != NULL, "an empty directory to chroot into");
+  fflush(stdout);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (sandbox(dir) != 0) _exit(10);
+    // Its first utcp calls: write, poll, read (echo_ok), a second round, shutdown-free.
+    _exit(echo_ok(a, "sandboxed\n") && echo_ok(a, "again\n") ? 0 : 11);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  rmdir(dir);
+  result(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+         "a child sandboxed right after fork uses its inherited socket (%s %d)",
+         WIFSIGNALED(status) ? "killed by signal" : "exit", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+  result(echo_ok(a, "after\n"), "the parent's connection still works");
+  close(a);
+}
+
 static int exec_child(void) {
   closefrom(3);
   result(echo_ok(0, "inherited\n"), "exec'd image: the inherited connection works after closefrom(3)");
@@ -220,6 +282,7 @@ int main(int argc, char** argv) {
   peer_port = atoi(argv[3]);
   if (strcmp(argv[1], "exec-child") == 0) return exec_child();
   if (strcmp(argv[1], "exec-raw") == 0) return exec_raw();
+  check_fork_sandbox();
   check_one();
   check_cloexec();
   check_closefrom();
