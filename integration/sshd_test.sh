@@ -66,7 +66,8 @@ StrictModes no
 Subsystem sftp internal-sftp
 LogLevel VERBOSE
 CONF
-# The defaults this test is about must be in force (sshd -T prints the effective config).
+# The configuration must parse (sshd -T); re-exec, privilege separation and the seccomp
+# sandbox are sshd's defaults, and nothing here turns them off.
 /usr/sbin/sshd -T -f "$WORK/sshd_config" >"$WORK/effective" 2>&1 || { fail "sshd -T: $(tail -3 "$WORK/effective")"; exit 1; }
 head -c $((SIZE_MB << 20)) /dev/urandom >"$WORK/data.bin"
 
@@ -124,6 +125,8 @@ log "utcpd: passive opens +$passive, tcp bytes in +$bytes_in, out +$bytes_out"
 [ "$passive" -ge 3 ] || fail "utcpd accepted $passive connections, expected 3: sshd's traffic did not go through utcp"
 [ "$bytes_in" -ge $((SIZE_MB << 20)) ] || fail "utcpd received $bytes_in TCP bytes, less than the upload"
 [ "$bytes_out" -ge $((SIZE_MB << 20)) ] || fail "utcpd sent $bytes_out TCP bytes, less than the download"
+accepted=$(grep -c 'Accepted publickey for root' "$WORK/sshd.err")
+[ "$accepted" = 3 ] || fail "sshd logged $accepted public-key logins, expected 3"
 if grep -q 'libutcp:' "$WORK/sshd.err"; then
   fail "libutcp complained: $(grep -m3 'libutcp:' "$WORK/sshd.err")"
 fi

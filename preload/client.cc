@@ -132,7 +132,7 @@ void refresh_pid() { g_pid.store(::getpid(), std::memory_order_relaxed); }
 // fork: the child of an attached process joins the family right away, in the atfork
 // child handler, so that it can use its inherited sockets with no syscall the kernel
 // socket would not need: sshd's privilege-separated child sandboxes itself (chroot,
-// RLIMIT_NOFILE 0, seccomp) before its first read. A process that is not attached pays
+// RLIMIT_NOFILE 1 on Debian, seccomp) before its first read. A process not attached pays
 // two uncontended locks. The locks taken here are the ones joining needs, so a fork
 // while another thread attaches or makes a private fd cannot leave them held.
 bool g_fork_attached = false;

@@ -8,7 +8,10 @@
 //
 // Each fd lives in a cell (an int owned by its user) that the registry may rewrite when
 // it moves the fd; creating a private fd happens under the registry's lock (create()), so
-// a close_range in another thread never sees it open but unregistered.
+// a close_range in another thread never sees it open but unregistered. A move is not
+// atomic for a thread of ours that is using the old number at that very moment (it may
+// reach the program's new file once): the program took a number it did not own first,
+// and the alternative, losing the fd for good, is worse.
 #pragma once
 
 #include <mutex>
