@@ -68,8 +68,7 @@ int close_gaps(unsigned first, unsigned last, unsigned flags, const std::vector<
   for (int k : keep) {
     const auto fd = static_cast<unsigned>(k);
     if (fd > from && sys_close_range(from, fd - 1, flags) != 0) return -1;
-    from = fd + 1;
-    if (fd == UINT_MAX) return 0;
+    from = fd + 1;  // an int: never wraps
   }
   return from <= last ? sys_close_range(from, last, flags) : 0;
 }
