@@ -19,7 +19,9 @@
 #include <cstring>
 #include <string>
 
+#include "preload/private_fds.h"
 #include "preload/real.h"
+#include "preload/sandbox_poll.h"
 
 namespace utcp::preload {
 namespace {
@@ -58,11 +60,25 @@ __attribute__((constructor)) void capture_env() {
     // back to close-on-exec, and the variable away (our children get their own).
     e.family_fd = std::atoi(fd) > 0 ? std::atoi(fd) : -1;
     if (e.family_fd >= 0) ::fcntl(e.family_fd, F_SETFD, FD_CLOEXEC);
+    // The program may closefrom() before its first socket call (sshd's re-exec does):
+    // the memfd is the proof of membership the join needs, so it is kept out of reach.
+    private_fds::add(&e.family_fd);
     ::unsetenv("UTCP_FAMILY_FD");
   }
 }
 
 const char* control_path() { return start_env().control.c_str(); }
+
+// Why utcpd refused an attach or join (its answer's status, control_server.cc).
+const char* refusal_reason(int status) {
+  switch (status) {
+    case ENOENT: return "the memfd it was given is not a family's region: was it closed?";
+    case EMFILE: return "the family has no free channel: too many processes";
+    case ENOMEM: return "no memory for a new region";
+    case EPROTO: return "malformed request";
+    default: return std::strerror(status);
+  }
+}
 
 }  // namespace
 
@@ -75,16 +91,26 @@ const char* Client::start_setting(const char* name) {
 namespace {
 
 // The thread's own wake-up eventfd, per process (a forked child gets a new one: the
-// inherited one is shared with the parent).
-int own_eventfd() {
-  thread_local pid_t owner = 0;
-  thread_local int fd = -1;
-  const pid_t pid = self_pid();
-  if (owner != pid) {
-    fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    owner = pid;
+// inherited one is shared with the parent). Closed when the thread ends.
+struct OwnEventfd {
+  pid_t owner = 0;
+  int fd = -1;
+  ~OwnEventfd() {
+    if (fd < 0 || owner != self_pid()) return;
+    private_fds::remove(&fd);
+    real().close(fd);
   }
-  return fd;
+};
+thread_local OwnEventfd t_own;
+
+int own_eventfd() {
+  const pid_t pid = self_pid();
+  if (t_own.owner != pid) {
+    if (t_own.fd >= 0) real().close(t_own.fd);  // the parent's, inherited by this child
+    private_fds::create(&t_own.fd, [] { return ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); });
+    t_own.owner = pid;
+  }
+  return t_own.fd;
 }
 
 void write_one(int fd) {
@@ -102,9 +128,32 @@ bool read_counter(int fd) {
 namespace {
 std::atomic<pid_t> g_pid{0};
 void refresh_pid() { g_pid.store(::getpid(), std::memory_order_relaxed); }
+
+// fork: the child of an attached process joins the family right away, in the atfork
+// child handler, so that it can use its inherited sockets with no syscall the kernel
+// socket would not need: sshd's privilege-separated child sandboxes itself (chroot,
+// RLIMIT_NOFILE 1 on Debian, seccomp) before its first read. A process not attached pays
+// two uncontended locks. The locks taken here are the ones joining needs, so a fork
+// while another thread attaches or makes a private fd cannot leave them held.
+bool g_fork_attached = false;
+void before_fork() {
+  g_attach_mu.lock();
+  private_fds::lock().lock();
+  g_fork_attached = Client::current() != nullptr;
+}
+void parent_after_fork() {
+  private_fds::lock().unlock();
+  g_attach_mu.unlock();
+}
+void child_after_fork() {
+  refresh_pid();
+  private_fds::lock().unlock();
+  g_attach_mu.unlock();
+  if (g_fork_attached) Client::join_at_fork();
+}
 __attribute__((constructor)) void track_pid() {
   refresh_pid();
-  ::pthread_atfork(nullptr, nullptr, refresh_pid);
+  ::pthread_atfork(before_fork, parent_after_fork, child_after_fork);
 }
 }  // namespace
 
@@ -138,21 +187,33 @@ Client* Client::get() {
   Client* parent = g_client.load();
   auto* c = new Client();
   // A forked child joins its parent's family; an exec'd image finds the family's memfd
-  // in the environment (preload/process.cc put it there).
+  // in the environment (exec_calls.cc put it there).
   int family_fd = parent != nullptr ? parent->memfd_ : -1;
   if (family_fd < 0) family_fd = start_env().family_fd;
   c->memfd_ = family_fd;
-  if (!c->attach(family_fd >= 0)) {
+  const bool join = family_fd >= 0;
+  if (!c->attach(join)) {
     const int err = errno;
-    if (family_fd < 0 || parent == nullptr) {
+    const bool refused = c->refused_;
+    c->drop_fds();
+    delete c;
+    if (!join || parent == nullptr) {
       g_unreachable.store(true);
-      if (!kernel_fallback()) {
+      if (join && err == EBADF) {
+        std::fprintf(stderr, "libutcp: cannot join utcpd's family at %s: the region's memfd "
+                             "(fd %d) was closed behind the library's back; TCP sockets fail\n",
+                     control_path(), family_fd);
+      } else if (refused) {
+        // utcpd answered: saying "not reachable" would send people looking in the wrong
+        // place. Inherited sockets cannot move to the kernel, so this prints regardless.
+        std::fprintf(stderr, "libutcp: utcpd at %s refused to %s (%s); TCP sockets fail\n",
+                     control_path(), join ? "join the family" : "attach", refusal_reason(err));
+      } else if (!kernel_fallback()) {
         std::fprintf(stderr, "libutcp: utcpd is not reachable at %s (%s); TCP sockets fail "
                              "(UTCP_FALLBACK=kernel runs them on the kernel instead)\n",
                      control_path(), std::strerror(err));
       }
     }
-    delete c;
     errno = ENETDOWN;
     return nullptr;
   }
@@ -160,11 +221,52 @@ Client* Client::get() {
   return c;
 }
 
+void Client::join_at_fork() {
+  Client* parent = g_client.load();
+  if (parent == nullptr || parent->memfd_ < 0) return;
+  // The parent's control connection, wake-up eventfd and doorbells are the parent's: a
+  // copy held here would hide the parent's death from utcpd while this child lives.
+  parent->close_channel_fds();
+  auto* c = new Client();
+  c->memfd_ = parent->memfd_;
+  if (!c->attach(true)) {
+    // Nothing printed: the child tries again on its first utcp call, as before.
+    c->drop_fds();
+    delete c;
+    return;
+  }
+  g_client.store(c, std::memory_order_release);
+  // The thread that returns from fork is the child's only thread: its wake-up eventfd
+  // is made now, while the child may still create fds.
+  own_eventfd();
+}
+
+void Client::close_channel_fds() {
+  const Real& r = real();
+  for (int* cell : {&control_fd_, &wake_fd_}) {
+    private_fds::remove(cell);
+    if (*cell >= 0) r.close(*cell);
+    *cell = -1;
+  }
+  for (int& fd : doorbells_) {
+    private_fds::remove(&fd);
+    r.close(fd);
+  }
+  doorbells_.clear();
+}
+
+void Client::drop_fds() {
+  close_channel_fds();
+  // The memfd is the family's (shared with the parent, or kept for the exec'd image's
+  // next try), unless utcpd made it for this attach.
+  private_fds::remove(&memfd_);
+}
+
 bool Client::attach(bool join) {
   const Real& r = real();
   pid_ = self_pid();
-  control_fd_ = r.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  private_fds::create(&control_fd_, [&] { return r.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0); });
+  private_fds::create(&wake_fd_, [] { return ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); });
   if (control_fd_ < 0 || wake_fd_ < 0) return false;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -186,6 +288,7 @@ bool Client::attach(bool join) {
   if (answer.kind != shim::ControlKind::kAttached || answer.status != 0 || !g.valid() ||
       nfds != 1 + g.engines) {
     for (std::size_t i = 0; i < nfds; ++i) r.close(fds[i]);
+    refused_ = answer.kind == shim::ControlKind::kAttached && answer.status != 0;
     errno = answer.status != 0 ? answer.status : EPROTO;
     return false;
   }
@@ -196,6 +299,7 @@ bool Client::attach(bool join) {
   } else {
     memfd_ = fds[0];
   }
+  private_fds::add(&memfd_);
   geometry_ = g;
   const shim::Layout layout(g);
   bytes_ = layout.total_bytes();
@@ -214,6 +318,8 @@ bool Client::attach(bool join) {
     ch->events.emplace(view_->event_ring(channel_, e), g.event_capacity);
     engines_.push_back(std::move(ch));
   }
+  // Registered once the vector stops growing: the registry keeps their addresses.
+  for (int& fd : doorbells_) private_fds::add(&fd);
   return true;
 }
 
@@ -406,11 +512,14 @@ int Client::wait(const std::function<bool()>& ready, std::span<pollfd> extra, De
     } else {
       fds.assign({{wake_fd_, POLLIN, 0}, {me, POLLIN, 0}, {control_fd_, POLLIN, 0}});
       fds.insert(fds.end(), extra.begin(), extra.end());
-      // ppoll, not poll: its timeout keeps the nanoseconds that poll's whole
-      // milliseconds would round away.
-      const timespec left = deadline.is_never() ? timespec{} : deadline.left();
-      const int n = real().ppoll(fds.data(), fds.size(), deadline.is_never() ? nullptr : &left,
-                                 nullptr);
+      // Whole ms rounded up: a wait never ends before its deadline (rounded down, a
+      // remaining 0.9 ms polled 0 ms and spun). poll, not ppoll: sshd's sandbox allows it.
+      int ms = -1;
+      if (!deadline.is_never()) {
+        const timespec left = deadline.left();
+        ms = static_cast<int>(left.tv_sec * 1000 + (left.tv_nsec + 999'999) / 1'000'000);
+      }
+      const int n = poll_fds(fds.data(), fds.size(), ms);
       if (n < 0) rc = -1;
       if (n == 0) rc = 0;
       if (n > 0 && fds[2].revents != 0) daemon_gone_.store(true);

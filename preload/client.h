@@ -3,9 +3,11 @@
 // event ring per engine) and the sleep/wake machinery every blocking call uses.
 //
 // Attaching is lazy: the first socket that needs utcp attaches, so a process that
-// never opens one (a shell started by the app) costs nothing. A forked child finds the
-// parent's attachment (its pid differs) and joins the same family with a channel of
-// its own; it keeps the mapping, which fork shares.
+// never opens one (a shell started by the app) costs nothing. The child of an attached
+// process joins the same family with a channel of its own at fork (an atfork handler):
+// a child that sandboxes itself right away (sshd's privilege separation: chroot,
+// RLIMIT_NOFILE 0, seccomp) could neither reach the control socket nor make an fd
+// later. An exec'd image joins on its first utcp call.
 //
 // Sleeping (DESIGN.md §3 "epoll and blocking"): a thread that must wait registers a
 // wake-up eventfd of its own, announces that the process sleeps (the channel's sleep
@@ -77,6 +79,9 @@ class Client {
   static const char* start_setting(const char* name);
   // The family's region memfd, also in a forked child that has not joined yet (-1: none).
   static int family_memfd();
+  // In the child of an attached process (atfork): joins the family now, with the
+  // calling thread's wake-up eventfd (see client.cc's child_after_fork).
+  static void join_at_fork();
 
   const shim::RegionView& view() const { return *view_; }
   const shim::Geometry& geometry() const { return geometry_; }
@@ -119,6 +124,10 @@ class Client {
  private:
   Client() = default;
   bool attach(bool join);
+  // After a failed attach: closes and unregisters what it made.
+  void drop_fds();
+  // Closes the control socket, wake-up eventfd and doorbells (not the memfd).
+  void close_channel_fds();
   void ring_doorbell(std::uint32_t e);
   void check_daemon();
 
@@ -135,6 +144,7 @@ class Client {
   std::uint32_t prefix_len_ = 0;
   std::vector<int> engine_cpu_;
   std::vector<int> doorbells_;
+  bool refused_ = false;  // the last attach failed because utcpd said no (not unreachable)
   // The rings are single-producer/consumer, so each side has its lock; neither is held
   // while a caller waits, so one thread's round trip never holds up another's command.
   struct EngineChannel {

@@ -11,6 +11,7 @@
 
 #include "preload/epoll_set.h"
 #include "preload/ops.h"
+#include "preload/private_fds.h"
 #include "preload/real.h"
 
 using namespace utcp::preload;
@@ -143,7 +144,7 @@ int track(int epfd) {
   if (epfd < 0) return epfd;
   auto inst = std::make_shared<Instance>();
   inst->epfd = epfd;
-  inst->efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  private_fds::create(&inst->efd, [] { return ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); });
   std::lock_guard<std::mutex> lock(g_mu);
   g_instances[epfd] = std::move(inst);
   return epfd;
@@ -278,7 +279,9 @@ int nest(Instance& outer, Instance& inner, int op, int fd, epoll_event* ev) {
   const int rc = r.epoll_ctl(outer.epfd, op, fd, ev);
   if (rc != 0) return rc;
   std::lock_guard<std::mutex> lock(inner.mu);
-  if (inner.nest_fd < 0) inner.nest_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (inner.nest_fd < 0) {
+    private_fds::create(&inner.nest_fd, [] { return ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); });
+  }
   if (inner.nest_fd < 0) return 0;
   epoll_event copy{};
   if (ev != nullptr) copy = *ev;
@@ -339,8 +342,17 @@ void epoll_close_instance(int fd) {
     inst = std::move(it->second);
     g_instances.erase(it);
   }
+  private_fds::remove(&inst->efd);
+  private_fds::remove(&inst->nest_fd);
   if (inst->efd >= 0) real().close(inst->efd);
   if (inst->nest_fd >= 0) real().close(inst->nest_fd);
+}
+
+std::vector<int> epoll_instance_fds() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  std::vector<int> out;
+  for (auto& [fd, inst] : g_instances) out.push_back(fd);
+  return out;
 }
 
 void epoll_socket_became_utcp(int fd) {

@@ -10,12 +10,16 @@
 
 #include <sys/epoll.h>
 
+#include <vector>
+
 namespace utcp::preload {
 
 // fd was closed or replaced (dup2): drop it from every instance.
 void epoll_forget_fd(int fd);
 // fd was an epoll instance and is being closed.
 void epoll_close_instance(int fd);
+// The fds of every epoll instance (close_range drops those in its range).
+std::vector<int> epoll_instance_fds();
 // The socket at fd became utcp's (make_utcp): registrations made while it was still a
 // kernel socket move to the utcp side (the kernel dropped them with the old socket).
 void epoll_socket_became_utcp(int fd);

@@ -11,6 +11,7 @@
 
 #include "preload/epoll_set.h"
 #include "preload/ops.h"
+#include "preload/private_fds.h"
 #include "preload/real.h"
 
 using namespace utcp::preload;
@@ -56,6 +57,9 @@ int do_fcntl(int fd, int cmd, long arg) {
 extern "C" {
 
 int close(int fd) {
+  // One of the library's own fds: not open as far as the program knows (a program that
+  // closes "every fd" in a loop must not cut the library off).
+  if (private_fds::contains(fd)) return fail(EBADF);
   USocketPtr s = fd_table::get(fd);
   forget_fd(fd);
   epoll_close_instance(fd);
@@ -82,6 +86,7 @@ int dup(int fd) { return after_dup(fd, real().dup(fd)); }
 int dup2(int oldfd, int newfd) {
   if (oldfd == newfd) return real().dup2(oldfd, newfd);
   if (fcntl(oldfd, F_GETFD) < 0) return -1;  // EBADF before newfd is touched
+  if (!private_fds::make_room(newfd)) return -1;
   forget_fd(newfd);
   return after_dup(oldfd, real().dup2(oldfd, newfd));
 }
@@ -90,6 +95,7 @@ int dup3(int oldfd, int newfd, int flags) {
   if (oldfd == newfd) return real().dup3(oldfd, newfd, flags);
   if ((flags & ~O_CLOEXEC) != 0) return fail(EINVAL);
   if (real().fcntl(oldfd, F_GETFD) < 0) return -1;
+  if (!private_fds::make_room(newfd)) return -1;
   forget_fd(newfd);
   return after_dup(oldfd, real().dup3(oldfd, newfd, flags));
 }

@@ -14,6 +14,7 @@ packages=(
   nftables ethtool                               # integration tests: loss; veth offloads
   nginx lighttpd                                 # libutcp.so acceptance: real servers
   redis-server                                   # integration: an idle server's CPU (timed_waits_test)
+  openssh-server openssh-client                  # libutcp.so acceptance: sshd (re-exec, privsep, seccomp)
   gnuplot-nox                                    # benchmarks: the A/B plots
   tshark                                         # integration tests: reading utcpd --pcap
   python3-scapy                                  # integration tests: crafted malformed packets, SYN flood
