@@ -5,10 +5,10 @@
 # while client.c (on the kernel) connects, sends and reads the answer in a loop,
 # counting connects refused and connections reset because their listener closed. The
 # same server runs on the kernel (behind a veth pair, its own namespace) and under
-# libutcp.so (behind the tap wire), alternating kernel, utcp, utcp, kernel. Connections
-# reset by a closing listener, per served test, must stay within 1.5x the kernel's + 0.1
-# (before utcp's close of a listener was synchronous: about twice the kernel's); connects
-# refused between two listeners are bounded and printed. Rules: TESTBED.md.
+# libutcp.so (behind the tap wire), alternating kernel, utcp, utcp, kernel. From both
+# programs' timestamps (relisten/windows.py): no connection may be established on a
+# listener after its close() returned (the kernel's close is synchronous; utcp's was
+# not). Failed connects per served test are printed and bounded. Rules: TESTBED.md.
 set -uo pipefail
 
 SRC=${UTCP_SOURCE:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -71,24 +71,27 @@ run() {
   out=$WORK/server-$RUNS-$side
   if [ "$side" = kernel ]; then
     ns=$NS_K; ip=$VETH_S
-    ip netns exec "$ns" "$WORK/server" "$ip" "$PORT" "$SECONDS_RUN" >"$out.out" 2>"$out.err" &
+    ip netns exec "$ns" "$WORK/server" "$ip" "$PORT" "$SECONDS_RUN" "$out.log" >"$out.out" 2>"$out.err" &
   else
     ns=$NS; ip=$UTCP_IP
     ip netns exec "$ns" env "UTCP_CONTROL=$WORK/utcpd.sock" "LD_PRELOAD=$LIB" \
-      "$WORK/server" "$ip" "$PORT" "$SECONDS_RUN" >"$out.out" 2>"$out.err" &
+      "$WORK/server" "$ip" "$PORT" "$SECONDS_RUN" "$out.log" >"$out.out" 2>"$out.err" &
   fi
   SERVER=$!
   for _ in $(seq 100); do grep -q '^ready' "$out.out" 2>/dev/null && break; sleep 0.05; done
   sleep 0.2
-  ip netns exec "$NS" timeout $((SECONDS_RUN + 30)) "$WORK/client" "$ip" "$PORT" "$SECONDS_RUN" >"$WORK/client.out" 2>&1
+  ip netns exec "$NS" timeout $((SECONDS_RUN + 30)) "$WORK/client" "$ip" "$PORT" "$SECONDS_RUN" \
+    "$out.client" >"$WORK/client.out" 2>&1
   # The server's last accept may wait for a client that stopped: it is stopped here.
   kill_wait "$SERVER"
   SERVER=""
   local line
   line=$(grep '^ok=' "$WORK/client.out")
   [ -n "$line" ] || { fail "$side: the client reported nothing: $(cat "$WORK/client.out")"; return 1; }
-  log "$side: $line"
-  echo "$side $line" | sed 's/[a-z]*=//g' >>"$WORK/results"
+  local late
+  late=$(/usr/bin/python3 "$SRC/integration/relisten/windows.py" "$out.log" "$out.client" | sed 's/late=\([0-9]*\).*/\1/')
+  log "$side: $line, established after the listener's close() returned: ${late:-?}"
+  echo "$side $line late=${late:-0}" | sed 's/[a-z]*=//g' >>"$WORK/results"
 }
 
 utcpd_snapshot "$OUT"
@@ -97,25 +100,29 @@ for side in kernel utcp utcp kernel; do run "$side"; done
 utcpd_snapshot "$OUT"
 passive=$(( $(utcpd_counter "$OUT" tcp_passive_opens) - passive0 ))
 
-# Per served test: connections reset because they reached a listener that then closed
-# (the dying listener's window: the kernel's close is synchronous, utcp's is now too),
-# and connects refused because no listener existed (the gap until the next listen()).
-read -r k_ok k_refused k_reset u_ok u_refused u_reset < <(awk '
-  { t[$1, "ok"] += $2; t[$1, "refused"] += $3 + $5; t[$1, "reset"] += $4 }
-  END { print t["kernel", "ok"] + 0, t["kernel", "refused"] + 0, t["kernel", "reset"] + 0,
-              t["utcp", "ok"] + 0, t["utcp", "refused"] + 0, t["utcp", "reset"] + 0 }' "$WORK/results")
+# Per served test: connections reset because their listener closed, connects refused
+# because no listener existed (the gap until the next listen()), and connections
+# established after close() of their listener had returned (the dying listener's
+# window: none on the kernel, whose close is synchronous).
+read -r k_ok k_refused k_reset k_late u_ok u_refused u_reset u_late < <(awk '
+  { t[$1, "ok"] += $2; t[$1, "refused"] += $3 + $5; t[$1, "reset"] += $4; t[$1, "late"] += $6 }
+  END { print t["kernel", "ok"] + 0, t["kernel", "refused"] + 0, t["kernel", "reset"] + 0, t["kernel", "late"] + 0,
+              t["utcp", "ok"] + 0, t["utcp", "refused"] + 0, t["utcp", "reset"] + 0, t["utcp", "late"] + 0 }' "$WORK/results")
 per_test() { awk -v o="$1" -v f="$2" 'BEGIN { printf "%.3f", (o > 0) ? f / o : 0 }'; }
-log "kernel: $k_ok served; per test $(per_test "$k_ok" "$k_reset") reset, $(per_test "$k_ok" "$k_refused") refused"
-log "utcp:   $u_ok served; per test $(per_test "$u_ok" "$u_reset") reset, $(per_test "$u_ok" "$u_refused") refused"
+for side in kernel utcp; do
+  ok_v=${side:0:1}_ok; ref_v=${side:0:1}_refused; res_v=${side:0:1}_reset; late_v=${side:0:1}_late
+  log "$side: ${!ok_v} served; per test $(per_test "${!ok_v}" "${!res_v}") reset, $(per_test "${!ok_v}" "${!ref_v}") refused; ${!late_v} established on a closed listener"
+done
 [ "$u_ok" -gt 0 ] && [ "$k_ok" -gt 0 ] || fail "a side served nothing"
-within() { awk -v u="$(per_test "$1" "$2")" -v k="$(per_test "$3" "$4")" -v f="$5" -v a="$6" 'BEGIN { exit !(u <= f * k + a) }'; }
-within "$u_ok" "$u_reset" "$k_ok" "$k_reset" 1.5 0.1 ||
-  fail "utcp reset more connections at a closing listener than the kernel (limit 1.5x + 0.1 per test)"
+# A few may land within scheduling noise of the slack; the async close gave hundreds.
+[ "$u_late" -le $((k_late + 5)) ] ||
+  fail "$u_late connections were established on a listener whose close() had returned (kernel: $k_late)"
 # The gap between two listeners is socket+bind+listen, three round trips to the engine
 # today against the kernel's ~10 us (docs/supported.md; issue 16 removes them): bounded
 # here so it does not grow, not yet equal.
-within "$u_ok" "$u_refused" "$k_ok" "$k_refused" 1.5 1.0 ||
-  fail "utcp refused too many connects between two listeners (bound: 1.5x the kernel's + 1.0 per test; 0.6 at issue 14)"
+awk -v u="$(per_test "$u_ok" "$((u_refused + u_reset))")" -v k="$(per_test "$k_ok" "$((k_refused + k_reset))")" \
+  'BEGIN { exit !(u <= 2 * k + 0.5) }' ||
+  fail "utcp failed too many connects around a relisten (bound: 2x the kernel's + 0.5 per test)"
 [ "$passive" -ge "$u_ok" ] || fail "utcpd made $passive passive opens for $u_ok served connections: not through utcp"
 
 [ "$FAILED" = 0 ] && log PASS

@@ -3,8 +3,10 @@
  * "ok", close it; close the listener; again. Prints "tests=N". A connect that arrives
  * while no listener exists is refused, on any stack: what matters is that utcp's window
  * is no wider than the kernel's (its close of a listener takes effect before close()
- * returns, as the kernel's does).
- * Usage: server IP PORT SECONDS */
+ * returns, as the kernel's does). With LOG, it writes "listen NS" after each listen()
+ * and "closed NS" after each close() of a listener returned (CLOCK_MONOTONIC, shared
+ * with the client on this machine), for relisten_windows.py.
+ * Usage: server IP PORT SECONDS [LOG] */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,6 +18,12 @@
 #include <time.h>
 #include <unistd.h>
 
+static long long now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -23,10 +31,11 @@ static double now_s(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: server IP PORT SECONDS\n");
+  if (argc != 4 && argc != 5) {
+    fprintf(stderr, "usage: server IP PORT SECONDS [LOG]\n");
     return 2;
   }
+  FILE *log = argc == 5 ? fopen(argv[4], "w") : NULL;
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[2]))};
   if (inet_pton(AF_INET, argv[1], &a.sin_addr) != 1) return 2;
   const double end = now_s() + atof(argv[3]);
@@ -49,6 +58,7 @@ int main(int argc, char **argv) {
       perror("listen");
       return 1;
     }
+    if (log) fprintf(log, "listen %lld\n", now_ns());
     const int c = accept(l, NULL, NULL);
     if (c >= 0) {
       char buf[16];
@@ -56,7 +66,9 @@ int main(int argc, char **argv) {
       close(c);
     }
     close(l);
+    if (log) fprintf(log, "closed %lld\n", now_ns());
   }
+  if (log) fclose(log);
   printf("tests=%lu bind_retries=%lu\n", tests, bind_retries);
   return 0;
 }
