@@ -19,6 +19,8 @@ namespace {
 
 namespace st = shim::state;
 
+}  // namespace
+
 void replay_options(Client& c, USocket& s, std::uint32_t engine) {
   for (const RecordedOption& o : s.options) {
     if (!engine_option(o.level, o.name)) continue;
@@ -31,6 +33,18 @@ void replay_options(Client& c, USocket& s, std::uint32_t engine) {
     cmd.value = o.value;
     cmd.value2 = o.value2;
     (void)c.call(engine, cmd);
+  }
+}
+
+namespace {
+
+// The options the kernel keeps on the placeholder (SO_PRIORITY), set while the socket
+// was still a kernel socket.
+void replay_on_placeholder(int fd, const USocket& s) {
+  for (const RecordedOption& o : s.options) {
+    if (o.level != SOL_SOCKET || o.name != SO_PRIORITY) continue;
+    const int v = static_cast<int>(o.value);
+    (void)real().setsockopt(fd, o.level, o.name, &v, sizeof v);
   }
 }
 
@@ -66,9 +80,12 @@ bool engine_option(int level, int name) {
     return name == SO_REUSEADDR || name == SO_KEEPALIVE || name == SO_LINGER ||
            name == SO_RCVBUF || name == SO_SNDBUF;
   }
-  return level == IPPROTO_TCP && (name == TCP_NODELAY || name == TCP_CORK ||
-                                  name == TCP_KEEPIDLE || name == TCP_KEEPINTVL ||
-                                  name == TCP_KEEPCNT || name == TCP_MAXSEG);
+  if (level == IPPROTO_IP) return name == IP_TOS || name == IP_TTL;
+  return level == IPPROTO_TCP &&
+         (name == TCP_NODELAY || name == TCP_CORK || name == TCP_KEEPIDLE ||
+          name == TCP_KEEPINTVL || name == TCP_KEEPCNT || name == TCP_MAXSEG ||
+          name == TCP_USER_TIMEOUT || name == TCP_CONGESTION || name == TCP_QUICKACK ||
+          name == TCP_DEFER_ACCEPT);
 }
 
 void fill_addr(sockaddr* addr, socklen_t* len, std::uint32_t ip_host, std::uint16_t port_host) {
@@ -113,6 +130,7 @@ int make_utcp(int fd, USocket& s, Client& c, bool keep_kernel_half) {
   s.owner = e;
   s.watch_pid = self_pid();
   replay_options(c, s, e);
+  replay_on_placeholder(fd, s);
   epoll_socket_became_utcp(fd);
   return 0;
 }

@@ -19,6 +19,9 @@ inline int fail(int err) {
 
 // Options the engine acts on (the rest is bookkeeping in the library, or unsupported).
 bool engine_option(int level, int name);
+// Sends the recorded engine options to one engine's share of s (a new socket's owner,
+// or another engine's share of a listener).
+void replay_options(Client& c, USocket& s, std::uint32_t engine);
 // Writes an AF_INET address (host order in) to addr, truncated to *len as the kernel
 // does, and sets *len to the full size. Nothing when either is null.
 void fill_addr(sockaddr* addr, socklen_t* len, std::uint32_t ip_host, std::uint16_t port_host);

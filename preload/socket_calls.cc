@@ -37,7 +37,16 @@ bool unspec_any(const sockaddr* addr, socklen_t len) {
   return sin.sin_family == AF_UNSPEC && sin.sin_addr.s_addr == htonl(INADDR_ANY);
 }
 
-int utcp_bind(Client& c, USocket& s, const sockaddr_in& want) {
+int utcp_bind(Client& c, USocket& s, const sockaddr_in& want, bool may_defer_port = true) {
+  if (may_defer_port && s.bind_no_port && want.sin_port == 0) {
+    // IP_BIND_ADDRESS_NO_PORT: Linux leaves the port to connect() (or listen()), which
+    // can then share it among connections to different peers.
+    s.bound = true;
+    s.port_deferred = true;
+    s.local = want;
+    return 0;
+  }
+  s.port_deferred = false;
   utcp::shim::Command cmd;
   cmd.op = utcp::shim::Op::kBind;
   cmd.ip = ntohl(want.sin_addr.s_addr);
@@ -249,6 +258,7 @@ int listen(int fd, int backlog) {
   const std::uint32_t state = s->block(*c).state.load();
   if (state & (st::kConnected | st::kConnecting)) return fail(EINVAL);
   if (s->listening) return 0;  // Linux: a second listen() only changes the backlog
+  if (s->port_deferred && utcp_bind(*c, *s, s->local, false) != 0) return -1;
   const int clamped = backlog < 0 ? 0 : backlog;
   utcp::shim::Command cmd;
   cmd.op = utcp::shim::Op::kListen;
@@ -268,6 +278,7 @@ int listen(int fd, int backlog) {
     cmd.generation = s->generation;
     rep = c->call(e, cmd);
     if (rep.result < 0) return fail(-rep.result);
+    replay_options(*c, *s, e);  // this share's connections inherit them, as the owner's do
   }
   if (s->kernel_half >= 0 && real().listen(s->kernel_half, backlog) != 0) return -1;
   s->listening = true;
@@ -344,6 +355,7 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
   if (rep.result == 0) return 0;
   if (rep.result != -EINPROGRESS) return fail(-rep.result);
   s->bound = true;
+  s->port_deferred = false;  // the engine picked the port now
   s->local.sin_family = AF_INET;
   s->local.sin_addr.s_addr = htonl(rep.ip);
   s->local.sin_port = htons(rep.port);

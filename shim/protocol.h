@@ -99,6 +99,11 @@ enum class Op : std::uint16_t {
   kClose,       // no reply: release this engine's share (listener parts, failed sockets)
 };
 
+// TCP_CONGESTION travels by number (kSetOption value, kGetOption reply); the library
+// maps Linux's names ("reno", "cubic") to these.
+inline constexpr std::int64_t kCongestionReno = 1;
+inline constexpr std::int64_t kCongestionCubic = 2;
+
 // Command::flags
 inline constexpr std::uint16_t kNoReply = 1;  // kSetOption whose outcome the app knows already
 

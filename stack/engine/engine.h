@@ -89,6 +89,8 @@ class Engine final : private tcp::SegmentSink {
   Errno abort(SocketId id, Instant now);
   Errno set_options(SocketId id, const SocketOptions& opts, Instant now);
   Result<SocketOptions> options(SocketId id);
+  // TCP_QUICKACK set to 1 (the mode is in SocketOptions): a pending delayed ACK goes now.
+  Errno quickack(SocketId id, Instant now);
   Result<wire::Endpoint> getsockname(SocketId id);
   Result<wire::Endpoint> getpeername(SocketId id);
   Result<tcp::TcpInfo> info(SocketId id);
@@ -172,7 +174,7 @@ class Engine final : private tcp::SegmentSink {
   void drop(wire::ParseError why);
 
   // --- engine_output.cc: frames out, ARP ---
-  bool emit(const wire::FourTuple& tuple, const wire::TcpRepr& repr,
+  bool emit(const wire::FourTuple& tuple, const tcp::IpFields& ip, const wire::TcpRepr& repr,
             std::span<const std::uint8_t> payload1,
             std::span<const std::uint8_t> payload2) override;
   void send_reset(const wire::FourTuple& tuple, const wire::TcpRepr& seg,

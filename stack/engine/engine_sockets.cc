@@ -331,6 +331,19 @@ Errno Engine::set_options(SocketId id, const SocketOptions& opts, Instant now) {
   return e;
 }
 
+Errno Engine::quickack(SocketId id, Instant now) {
+  now_ = now;
+  Socket* s = live(id);
+  if (s == nullptr) {
+    return EBADF;
+  }
+  if (s->kind == SocketKind::kConnection) {
+    s->conn->quickack(now);
+    settle(id.index);
+  }
+  return 0;
+}
+
 Result<SocketOptions> Engine::options(SocketId id) {
   Socket* s = live(id);
   if (s == nullptr) {

@@ -92,7 +92,7 @@ TcpConnection::TcpConnection(const ConnectionContext& ctx, const SocketOptions& 
   tcb_.snd_mss = std::min<std::uint32_t>(tcb_.rcv_mss, 536);
   rcv_buf_.reset(receive_buffer_size());
   snd_buf_.reset(send_buffer_size());
-  cc_ = cc::make_congestion_control(cfg_.cc, tcb_.snd_mss, cfg_.initial_cwnd_segments);
+  cc_ = cc::make_congestion_control(cc_algorithm(), tcb_.snd_mss, cfg_.initial_cwnd_segments);
   last_rcv_ = now;
   last_send_ = now;
   challenge_window_start_ = now;
@@ -176,7 +176,7 @@ void TcpConnection::negotiate(const PeerOffer& offer) {
   std::uint32_t mss = std::min<std::uint32_t>(offer.mss, advertised_mss(cfg_, opts_));
   mss = std::max(mss, kMinSndMss + kTimestampOverhead);
   tcb_.snd_mss = mss - (tcb_.ts_ok ? kTimestampOverhead : 0);
-  cc_ = cc::make_congestion_control(cfg_.cc, tcb_.snd_mss, cfg_.initial_cwnd_segments);
+  cc_ = cc::make_congestion_control(cc_algorithm(), tcb_.snd_mss, cfg_.initial_cwnd_segments);
 }
 
 // --- state bookkeeping ---
@@ -208,7 +208,15 @@ void TcpConnection::enter_established(Instant now) {
   ++ctx_.counters->established;
   note_events(events::kConnected | events::kWritable);
   arm_keepalive(now);
+  head_sent_ = kNever;  // the SYN is acknowledged
+  if (passive_ && opts_.defer_accept > Duration::zero()) {
+    // TCP_DEFER_ACCEPT: the listener hands this connection over when data or a FIN
+    // arrives (process_text, process_fin) or when the time is up (on_timer).
+    timers_.defer = now + opts_.defer_accept;
+  }
 }
+
+void TcpConnection::end_defer() { timers_.defer = kNever; }
 
 void TcpConnection::enter_time_wait(Instant now) {
   set_state(State::kTimeWait);
@@ -417,9 +425,13 @@ void TcpConnection::abort(Instant now) {
 }
 
 Errno TcpConnection::set_options(const SocketOptions& opts, Instant now) {
-  const bool flush = (opts_.cork && !opts.cork) || (!opts_.nodelay && opts.nodelay);
+  // Linux pushes pending frames when the cork comes off, and when TCP_NODELAY is set
+  // even under the cork (TCP_NAGLE_PUSH): that push sends a partial segment once.
+  const bool uncork = opts_.cork && !opts.cork;
+  const bool nodelay_push = opts.nodelay && (!opts_.nodelay || opts_.cork);
   const bool keepalive_changed = opts.keepalive != opts_.keepalive ||
                                  opts.keepalive_idle != opts_.keepalive_idle;
+  const bool cc_changed = opts.congestion != opts_.congestion;
   // Buffer sizes and the MSS are fixed once the rings exist and the SYN is out; like
   // Linux after connect(), a later SO_RCVBUF/TCP_MAXSEG does not resize them.
   const std::uint32_t rcvbuf = opts_.rcvbuf;
@@ -432,13 +444,28 @@ Errno TcpConnection::set_options(const SocketOptions& opts, Instant now) {
   if (keepalive_changed) {
     arm_keepalive(now);
   }
-  if (flush) {
+  if (cc_changed) {
+    // Linux's tcp_reinit_congestion_control: the new algorithm starts from its own
+    // initial state (here: the initial window, as on a fresh connection).
+    cc_ = cc::make_congestion_control(cc_algorithm(), tcb_.snd_mss, cfg_.initial_cwnd_segments);
+  }
+  if (uncork || nodelay_push) {
     more_ = false;
+    push_once_ = nodelay_push;
     if (synchronized()) {
       output(now);
     }
+    push_once_ = false;
   }
   return 0;
+}
+
+void TcpConnection::quickack(Instant now) {
+  opts_.quickack = true;
+  if ((state_ == State::kEstablished || state_ == State::kCloseWait) &&
+      timers_.delack != kNever) {
+    send_ack(now);
+  }
 }
 
 TcpInfo TcpConnection::info() const {

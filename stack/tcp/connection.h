@@ -38,6 +38,12 @@ inline constexpr std::uint32_t kError = 1u << 5;      // reset, timeout, unreach
 inline constexpr std::uint32_t kClosed = 1u << 6;     // reached CLOSED: engine may reap
 }  // namespace events
 
+// The IPv4 header fields a socket chooses (IP_TOS, IP_TTL), for every segment it sends.
+struct IpFields {
+  std::uint8_t tos = 0;
+  std::uint8_t ttl = 64;
+};
+
 // Where a connection's segments go. The engine implements it by building the frame
 // (Ethernet, IPv4, TCP) around the header and the payload, which may come from the
 // send ring in two pieces. Returns false when no buffer is available: the
@@ -45,7 +51,7 @@ inline constexpr std::uint32_t kClosed = 1u << 6;     // reached CLOSED: engine 
 class SegmentSink {
  public:
   virtual ~SegmentSink() = default;
-  virtual bool emit(const wire::FourTuple& tuple, const wire::TcpRepr& repr,
+  virtual bool emit(const wire::FourTuple& tuple, const IpFields& ip, const wire::TcpRepr& repr,
                     std::span<const std::uint8_t> payload1,
                     std::span<const std::uint8_t> payload2) = 0;
 };
@@ -164,6 +170,9 @@ class Connection {
   virtual void abort(Instant now) = 0;           // RST now, state CLOSED
   virtual Errno set_options(const SocketOptions& opts, Instant now) = 0;
   virtual const SocketOptions& options() const = 0;
+  // TCP_QUICKACK set to 1: a delayed ACK that is pending goes out now (Linux's
+  // __tcp_sock_set_quickack in ESTABLISHED and CLOSE-WAIT).
+  virtual void quickack(Instant now) = 0;
 
   // --- observation ---
   virtual State state() const = 0;
@@ -177,6 +186,9 @@ class Connection {
   virtual bool receive_shut() const = 0;
   virtual bool send_shut() const = 0;
   virtual int take_error() = 0;                  // SO_ERROR: pending errno, then cleared
+  // A passive connection held back from accept() by TCP_DEFER_ACCEPT: its handshake
+  // is done but neither data nor a FIN arrived, and the defer time has not passed.
+  virtual bool deferred() const = 0;
   virtual TcpInfo info() const = 0;
 };
 

@@ -58,6 +58,7 @@ class TcpConnection final : public Connection {
   void abort(Instant now) override;
   Errno set_options(const SocketOptions& opts, Instant now) override;
   const SocketOptions& options() const override { return opts_; }
+  void quickack(Instant now) override;
 
   State state() const override { return state_; }
   const wire::FourTuple& tuple() const override { return tuple_; }
@@ -68,6 +69,7 @@ class TcpConnection final : public Connection {
   bool receive_shut() const override { return rd_shutdown_ || tcb_.peer_fin; }
   bool send_shut() const override { return wr_shutdown_; }
   int take_error() override;
+  bool deferred() const override { return timers_.defer != kNever; }
   TcpInfo info() const override;
 
  private:
@@ -132,6 +134,8 @@ class TcpConnection final : public Connection {
   std::uint32_t offered_window() const;
   std::uint32_t tsval(Instant now) const;
   void arm_rto(Instant now);
+  std::optional<Instant> user_deadline() const;
+  void end_defer();
   void update_persist(Instant now);
   std::uint32_t usable_window() const;
   std::uint32_t flight_size() const;
@@ -142,6 +146,7 @@ class TcpConnection final : public Connection {
   void on_persist(Instant now);
   void on_keepalive(Instant now);
   void on_delack(Instant now);
+  void on_cork(Instant now);
   void arm_keepalive(Instant now);
   Duration persist_interval() const;
 
@@ -168,6 +173,7 @@ class TcpConnection final : public Connection {
   sack::Reassembly reassembly_;
   sack::Scoreboard scoreboard_;
   std::unique_ptr<cc::CongestionControl> cc_;
+  cc::Algorithm cc_algorithm() const { return opts_.congestion.value_or(cfg_.cc); }
   cc::RttEstimator rtt_;
 
   // RFC 6298 §3 (Karn): one timed segment, never a retransmitted one.
@@ -209,6 +215,10 @@ class TcpConnection final : public Connection {
   bool rd_shutdown_ = false;
   bool wr_shutdown_ = false;
   bool more_ = false;         // the last send() had MSG_MORE
+  bool push_once_ = false;    // the next output() sends a partial segment despite the cork
+  // When the oldest unacknowledged segment (or the SYN) was first sent, for
+  // TCP_USER_TIMEOUT (Linux's retrans_stamp); kNever while nothing is in flight.
+  Instant head_sent_ = kNever;
   bool ack_now_ = false;
   std::uint32_t events_ = 0;
   int error_ = 0;

@@ -84,9 +84,15 @@ void TcpConnection::send_new_data(Instant now) {
     const bool retransmission = tcb_.snd_nxt < tcb_.snd_max;
     if (len < mss && !retransmission &&
         !nagle_allows(len, unsent, /*window_limited=*/cwnd_room >= peer_room)) {
+      if ((opts_.cork || more_) && len == unsent && timers_.cork == kNever) {
+        timers_.cork = now + kCorkCeiling;  // tcp(7): corked data waits at most 200 ms
+      }
       break;
     }
     tcb_.snd_nxt += transmit(tcb_.snd_nxt, len, now);
+  }
+  if (tcb_.snd_nxt >= data_end()) {
+    timers_.cork = kNever;  // nothing held back any more
   }
 }
 
@@ -99,8 +105,8 @@ bool TcpConnection::nagle_allows(std::uint32_t len, std::uint32_t unsent,
     // SWS rule (3): "at least a fraction Fs of the maximum window can be sent".
     return window_limited && len >= tcb_.max_snd_wnd / 2;
   }
-  if (tcb_.fin_queued) {
-    return true;  // closing pushes everything out, as Linux does
+  if (tcb_.fin_queued || push_once_) {
+    return true;  // closing pushes everything out, as do TCP_NODELAY and the cork ceiling
   }
   if (opts_.cork || more_) {
     return false;  // TCP_CORK / MSG_MORE: only full segments until released
@@ -131,6 +137,9 @@ std::uint32_t TcpConnection::transmit(SeqNum seq, std::uint32_t len, Instant now
   const std::uint32_t consumed = data_len + (fin ? 1 : 0);
   if (consumed == 0) {
     return 0;
+  }
+  if (tcb_.snd_una == tcb_.snd_max) {
+    head_sent_ = now;  // nothing was in flight: this segment heads the queue
   }
   wire::TcpRepr r;
   r.seq = seq;
@@ -174,6 +183,7 @@ void TcpConnection::send_syn(Instant now) {
     rtt_timing_ = true;
     rtt_seq_ = tcb_.iss;
     rtt_start_ = now;
+    head_sent_ = now;
   }
   emit(r, {}, {}, now);
   tcb_.snd_nxt = tcb_.iss + 1;
@@ -284,7 +294,7 @@ bool TcpConnection::emit_raw(const wire::TcpRepr& r, std::span<const std::uint8_
   if (r.has(flags::kRst)) {
     ++ctx_.counters->resets_out;
   }
-  if (!ctx_.sink->emit(tuple_, r, p1, p2)) {
+  if (!ctx_.sink->emit(tuple_, IpFields{opts_.tos, opts_.ttl}, r, p1, p2)) {
     ++ctx_.counters->emit_failures;  // behaves as a loss on the wire
     return false;
   }
@@ -365,8 +375,20 @@ std::uint16_t TcpConnection::window_field() {
 void TcpConnection::arm_rto(Instant now) {
   if (timers_.rto == kNever) {
     timers_.rto = now + rtt_.rto();
+    // Linux's tcp_clamp_rto_to_user_timeout: the timer that ends the connection fires
+    // when TCP_USER_TIMEOUT runs out, not at the next backoff after it.
+    if (const std::optional<Instant> end = user_deadline()) {
+      timers_.rto = std::max(now + std::chrono::milliseconds(1), std::min(timers_.rto, *end));
+    }
   }
   timers_.persist = kNever;
+}
+
+std::optional<Instant> TcpConnection::user_deadline() const {
+  if (opts_.user_timeout <= Duration::zero() || head_sent_ == kNever) {
+    return std::nullopt;
+  }
+  return head_sent_ + opts_.user_timeout;
 }
 
 // RFC 9293 §3.8.6.1: with data waiting, nothing in flight and the peer's window too

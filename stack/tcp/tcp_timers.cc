@@ -14,7 +14,7 @@ constexpr std::uint32_t kMaxPersistShift = 16;
 
 Instant TcpConnection::next_deadline() const {
   return std::min({timers_.rto, timers_.persist, timers_.delack, timers_.keepalive,
-                   timers_.close});
+                   timers_.close, timers_.cork, timers_.defer});
 }
 
 void TcpConnection::on_timer(Instant now) {
@@ -37,6 +37,21 @@ void TcpConnection::on_timer(Instant now) {
   if (state_ != State::kClosed && timers_.delack <= now) {
     on_delack(now);
   }
+  if (state_ != State::kClosed && timers_.cork <= now) {
+    on_cork(now);
+  }
+  if (timers_.defer <= now) {
+    end_defer();  // TCP_DEFER_ACCEPT ran out: the engine hands the connection over
+  }
+}
+
+// The cork ceiling: whatever partial segment TCP_CORK or MSG_MORE held goes out now
+// (the cork itself stays on for later writes, as on Linux).
+void TcpConnection::on_cork(Instant now) {
+  timers_.cork = kNever;
+  push_once_ = true;
+  output(now);
+  push_once_ = false;
 }
 
 bool TcpConnection::retries_exhausted() const {
@@ -54,7 +69,8 @@ void TcpConnection::on_rto(Instant now) {
   if (tcb_.snd_una == tcb_.snd_max) {
     return;
   }
-  if (retries_exhausted()) {
+  const std::optional<Instant> user_end = user_deadline();
+  if (retries_exhausted() || (user_end && now >= *user_end)) {
     ++ctx_.counters->timeouts;
     if (synchronized()) {
       send_rst(tcb_.snd_max, true);  // Linux tcp_write_err() path after retries2
