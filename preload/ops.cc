@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "preload/epoll_set.h"
+#include "preload/option_values.h"
 #include "preload/real.h"
 
 namespace utcp::preload {
@@ -38,13 +39,18 @@ void replay_options(Client& c, USocket& s, std::uint32_t engine) {
 
 namespace {
 
-// The options the kernel keeps on the placeholder (SO_PRIORITY), set while the socket
-// was still a kernel socket.
+// SO_PRIORITY lives on the placeholder (option_calls.cc); set while the socket was
+// still a kernel socket, directly or through IP_TOS (Linux's rt_tos2priority), it is
+// set there again, in the order the program set them.
 void replay_on_placeholder(int fd, const USocket& s) {
   for (const RecordedOption& o : s.options) {
-    if (o.level != SOL_SOCKET || o.name != SO_PRIORITY) continue;
-    const int v = static_cast<int>(o.value);
-    (void)real().setsockopt(fd, o.level, o.name, &v, sizeof v);
+    int v = static_cast<int>(o.value);
+    if (o.level == IPPROTO_IP && o.name == IP_TOS) {
+      v = tos_priority(v);
+    } else if (o.level != SOL_SOCKET || o.name != SO_PRIORITY) {
+      continue;
+    }
+    (void)real().setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &v, sizeof v);
   }
 }
 
@@ -156,6 +162,13 @@ int adopt_accepted(Client& c, std::uint32_t owner, std::uint32_t slot, std::uint
   return pair[0];
 }
 
+bool notsent_below_lowat(const USocket& s, const Client& c, unsigned wake) {
+  if (s.notsent_lowat == 0) return true;  // unset: Linux's sysctl default, UINT_MAX
+  const std::uint64_t notsent =
+      std::uint64_t{s.tx_view(c).readable()} + s.block(c).notsent.load(std::memory_order_relaxed);
+  return (notsent << wake) < static_cast<std::uint32_t>(s.notsent_lowat);
+}
+
 short readiness(USocket& s, Client& c) {
   if (s.mode != USocket::Mode::kUtcp) return POLLOUT | POLLHUP;  // a fresh TCP socket
   // utcpd is gone: every utcp socket is dead, and every call on it fails at once.
@@ -166,7 +179,11 @@ short readiness(USocket& s, Client& c) {
   const std::uint32_t state = b.state.load(std::memory_order_acquire);
   if (b.generation.load(std::memory_order_relaxed) != s.generation) return POLLERR | POLLHUP;
   short m = 0;
-  if (s.rx_view(c).readable() > 0 || (state & (st::kRxEof | st::kError | st::kRxShut))) m |= POLLIN;
+  // Readable at SO_RCVLOWAT bytes (Linux's tcp_stream_is_readable), or at EOF/error.
+  // A lowat beyond the stream could never be met: the stream's size is the ceiling.
+  const std::uint32_t lowat =
+      std::min(static_cast<std::uint32_t>(std::max(s.rcvlowat, 1)), c.geometry().stream_capacity);
+  if (s.rx_view(c).readable() >= lowat || (state & (st::kRxEof | st::kError | st::kRxShut))) m |= POLLIN;
   if (state & st::kRxEof) m |= POLLRDHUP;
   // A reset or timed-out connection is shut both ways (Linux sets SHUTDOWN_MASK); the
   // error itself shows until read() or SO_ERROR took it.
@@ -176,7 +193,10 @@ short readiness(USocket& s, Client& c) {
       (state & st::kError)) {
     m |= POLLHUP;
   }
-  if ((state & st::kConnected) && !(state & st::kTxShut) && s.tx_view(c).writable() > 0) m |= POLLOUT;
+  if ((state & st::kConnected) && !(state & st::kTxShut) && s.tx_view(c).writable() > 0 &&
+      notsent_below_lowat(s, c, 1)) {
+    m |= POLLOUT;
+  }
   if (state & st::kTxShut) m |= POLLOUT;  // a write fails at once (EPIPE): it won't block
   if (state & st::kError) m |= POLLOUT;  // a failed connect is "writable" (then SO_ERROR)
   if (!(state & (st::kConnected | st::kConnecting | st::kError)) && !s.listening) {

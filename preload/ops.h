@@ -35,6 +35,11 @@ int make_utcp(int fd, USocket& s, Client& c, bool keep_kernel_half);
 int adopt_accepted(Client& c, std::uint32_t owner, std::uint32_t slot, std::uint32_t generation,
                    int flags, USocketPtr* out);
 
+// TCP_NOTSENT_LOWAT (Linux's tcp_stream_memory_free): room for more data only while the
+// bytes not yet sent (in tx, and in utcpd's send buffer), shifted left by `wake`, stay
+// under it. poll asks with wake = 1, a write with 0, as Linux does.
+bool notsent_below_lowat(const USocket& s, const Client& c, unsigned wake);
+
 // poll(2) bits (POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDHUP) of a utcp socket now.
 short readiness(USocket& s, Client& c);
 

@@ -176,6 +176,10 @@ int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
     }
   }
   if (rep.result < 0) return fail(-rep.result);
+  if (level == IPPROTO_IP && name == IP_TOS) {
+    const int prio = tos_priority(static_cast<int>(o.value));  // as the kernel does
+    (void)r.setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &prio, sizeof prio);
+  }
   s->options.push_back(o);
   return 0;
 }

@@ -108,6 +108,12 @@ int rcvlowat_value(int asked, const USocket& s) {
   return v == 0 ? 1 : v;
 }
 
+int tos_priority(int tos) {
+  // ip_tos2prio[IPTOS_TOS(tos) >> 1]: best effort, bulk, interactive, interactive bulk.
+  static constexpr int kPrio[16] = {0, 0, 0, 0, 2, 2, 2, 2, 6, 6, 6, 6, 4, 4, 4, 4};
+  return kPrio[(tos & 0x1e) >> 1];
+}
+
 int put_int(void* val, socklen_t* len, int v) {
   if (val == nullptr || len == nullptr) return fail(EFAULT);
   if (static_cast<int>(*len) < 0) return fail(EINVAL);

@@ -26,6 +26,9 @@ int defer_accept_seconds(int asked);
 // the receive buffer, 0 means 1.
 int rcvlowat_value(int asked, const USocket& s);
 
+// Linux's rt_tos2priority: setting IP_TOS also sets SO_PRIORITY from the TOS bits.
+int tos_priority(int tos);
+
 // getsockopt answers: an int truncated to *len (Linux copies what fits); IP-level
 // options answer one byte when the caller's buffer is shorter than an int.
 int put_int(void* val, socklen_t* len, int v);

@@ -348,6 +348,7 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
   cmd.ip = ntohl(dst.sin_addr.s_addr);
   cmd.port = ntohs(dst.sin_port);
   const utcp::shim::Reply rep = call_owner(*c, *s, cmd);
+  s->port_deferred = false;  // IP_BIND_ADDRESS_NO_PORT: the engine picked the port now
   s->connect_started = true;
   s->connect_reported = false;
   s->error_reported = false;
@@ -355,7 +356,6 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
   if (rep.result == 0) return 0;
   if (rep.result != -EINPROGRESS) return fail(-rep.result);
   s->bound = true;
-  s->port_deferred = false;  // the engine picked the port now
   s->local.sin_family = AF_INET;
   s->local.sin_addr.s_addr = htonl(rep.ip);
   s->local.sin_port = htons(rep.port);

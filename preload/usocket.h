@@ -58,6 +58,7 @@ struct USocket {
   int notsent_lowat = 0;           // TCP_NOTSENT_LOWAT; 0: none (Linux's sysctl default)
   bool bind_no_port = false;       // IP_BIND_ADDRESS_NO_PORT
   bool port_deferred = false;      // bound with port 0 under it: connect/listen pick the port
+  bool tx_more = false;            // the last send had MSG_MORE: utcpd holds the data back
   int kernel_half = -1;            // 0.0.0.0 listener: the kernel socket, accepting too
   std::uint32_t slot = 0;
   std::uint32_t generation = 0;

@@ -78,6 +78,9 @@ struct alignas(64) SocketBlock {
   std::atomic<std::uint64_t> acceptable{0};  // engines: bit e = engine e has a connection to accept
   std::atomic<std::uint32_t> rx_blocked{0};  // engine: it waits for room in rx (kick when freed)
   std::atomic<std::uint32_t> kick{0};        // app: a kick command is in flight (coalescing)
+  // engine: bytes its send buffer holds that were never sent; with what tx holds, the
+  // app's measure for TCP_NOTSENT_LOWAT (Linux: write_seq - snd_nxt).
+  std::atomic<std::uint32_t> notsent{0};
 };
 
 // --- rings ---
@@ -97,6 +100,8 @@ enum class Op : std::uint16_t {
   kKick,        // no reply: tx has new data or rx has room again
   kWatch,       // no reply: this channel wants this slot's events (after fork)
   kClose,       // no reply: release this engine's share (listener parts, failed sockets)
+  kSendMore,    // no reply: a = 1: what tx holds from now on is MSG_MORE data (held like
+                //   TCP_CORK); a = 0: a send without MSG_MORE followed, release it
 };
 
 // TCP_CONGESTION travels by number (kSetOption value, kGetOption reply); the library

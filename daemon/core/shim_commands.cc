@@ -87,7 +87,8 @@ void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& c
   Slot* slot = checked(r, cmd);
   if (slot == nullptr) {
     const bool posted =
-        cmd.op == shim::Op::kKick || cmd.op == shim::Op::kWatch || cmd.op == shim::Op::kClose;
+        cmd.op == shim::Op::kKick || cmd.op == shim::Op::kWatch || cmd.op == shim::Op::kClose ||
+        cmd.op == shim::Op::kSendMore;
     // A kick posted just before close() often arrives after the hang-up released the
     // slot (mail is read before commands): normal, and nothing to do.
     if (posted && cmd.slot < r.g.sockets) {
@@ -254,6 +255,14 @@ void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& c
       // Cleared before looking, so data written after this point brings a new kick.
       r.region->view().socket(s).kick.store(0, std::memory_order_seq_cst);
       transfer(r, s, now);
+      return;
+    case shim::Op::kSendMore:
+      // In order with the kicks: data written before a release goes out with it.
+      transfer(r, s, now);
+      slot->more = cmd.a != 0;
+      if (!slot->more) {
+        (void)engine_.send(slot->id, {}, {}, now);  // an empty send without MSG_MORE pushes
+      }
       return;
     case shim::Op::kWatch:
       slot->watchers |= bit(c);

@@ -116,6 +116,7 @@ void ShimServer::channel_gone(RegionState& r, std::uint32_t c, Instant now) {
       for (std::size_t i = 0; i < n; ++i) {
         const shim::Command& cmd = commands_[i];
         const bool no_reply = cmd.op == shim::Op::kKick || cmd.op == shim::Op::kClose ||
+                              cmd.op == shim::Op::kSendMore ||
                               (cmd.op == shim::Op::kSetOption && (cmd.flags & shim::kNoReply));
         if (no_reply) execute(r, c, cmd, now);
       }
@@ -287,6 +288,10 @@ void ShimServer::note_error(RegionState& r, std::uint32_t s, int err) {
 void ShimServer::transfer(RegionState& r, std::uint32_t s, Instant now) {
   pump_tx(r, s, now);
   pump_rx(r, s, now);
+  const Slot& slot = r.slots[s];
+  if (slot.used && !slot.listener) {
+    r.region->view().socket(s).notsent.store(engine_.unsent_bytes(slot.id), std::memory_order_relaxed);
+  }
   maybe_finish_close(r, s, now);
 }
 
@@ -298,7 +303,7 @@ void ShimServer::pump_tx(RegionState& r, std::uint32_t s, Instant now) {
   for (;;) {
     const std::size_t n = tx.peek(std::as_writable_bytes(std::span(scratch_)));
     if (n == 0) break;
-    auto sent = engine_.send(slot.id, std::span(scratch_.data(), n), {}, now);
+    auto sent = engine_.send(slot.id, std::span(scratch_.data(), n), {.peek = false, .more = slot.more}, now);
     slot.tx_refused = !sent && sent.err() != EAGAIN;
     if (!sent) {
       if (sent.err() == EPIPE) {
@@ -310,6 +315,9 @@ void ShimServer::pump_tx(RegionState& r, std::uint32_t s, Instant now) {
       }
       break;
     }
+    // The engine's unsent count goes up before tx goes down: an app checking
+    // TCP_NOTSENT_LOWAT in between counts these bytes twice, never zero times.
+    r.region->view().socket(s).notsent.store(engine_.unsent_bytes(slot.id), std::memory_order_release);
     tx.consume(*sent);
     counters_.bytes_from_apps += *sent;
     moved = *sent > 0;

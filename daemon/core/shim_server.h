@@ -119,6 +119,7 @@ class ShimServer {
     bool released = false;      // no app holds it any more: finish sending, then close
     bool shut_wr_pending = false;  // shutdown(SHUT_WR) waits for tx to drain
     bool tx_refused = false;       // the engine takes no more data (EPIPE, an error): tx never drains
+    bool more = false;             // the app's last send had MSG_MORE (kSendMore)
     bool dirty = false;
     std::uint32_t pending_channel = kNoChannel;  // the only process that may register it
     std::uint32_t generation = 0;

@@ -95,6 +95,8 @@ class Engine final : private tcp::SegmentSink {
   Result<wire::Endpoint> getpeername(SocketId id);
   Result<tcp::TcpInfo> info(SocketId id);
   Result<int> take_error(SocketId id);  // SO_ERROR
+  // Bytes written and never sent (0 for anything but a connection): TCP_NOTSENT_LOWAT.
+  std::uint32_t unsent_bytes(SocketId id);
   // Level-triggered readiness now (tcp::events bits), for poll() and new epoll sets.
   Result<std::uint32_t> readiness(SocketId id);
 

@@ -331,6 +331,11 @@ Errno Engine::set_options(SocketId id, const SocketOptions& opts, Instant now) {
   return e;
 }
 
+std::uint32_t Engine::unsent_bytes(SocketId id) {
+  const Socket* s = live(id);
+  return s != nullptr && s->kind == SocketKind::kConnection ? s->conn->unsent_bytes() : 0;
+}
+
 Errno Engine::quickack(SocketId id, Instant now) {
   now_ = now;
   Socket* s = live(id);

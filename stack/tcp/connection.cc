@@ -269,11 +269,22 @@ void TcpConnection::queue_fin(Instant now) {
   output(now);
 }
 
-std::size_t TcpConnection::send_space() const {
-  if (snd_buf_.capacity() == 0) {
-    return 0;
-  }
-  return snd_buf_.free_space();
+std::size_t TcpConnection::send_space() const { return send_room(); }
+
+namespace {
+// What a ring of `capacity` holding `size` bytes may still take under `limit` (0: none).
+std::size_t room_under(std::size_t capacity, std::size_t size, std::uint32_t limit) {
+  const std::size_t cap = limit != 0 ? std::min<std::size_t>(limit, capacity) : capacity;
+  return cap > size ? cap - size : 0;
+}
+}  // namespace
+
+std::size_t TcpConnection::receive_room() const {
+  return room_under(rcv_buf_.capacity(), rcv_buf_.size(), opts_.rcvbuf);
+}
+
+std::size_t TcpConnection::send_room() const {
+  return room_under(snd_buf_.capacity(), snd_buf_.size(), opts_.sndbuf);
 }
 
 std::uint32_t TcpConnection::take_events() {
@@ -292,6 +303,15 @@ int TcpConnection::take_error() {
 
 Result<std::size_t> TcpConnection::send(std::span<const std::uint8_t> data, bool more,
                                         Instant now) {
+  if (data.empty()) {
+    // No data: only MSG_MORE changes (the library's send without it after one with it
+    // releases what was held). Nothing is reported; the next real call sees any error.
+    more_ = more;
+    if (synchronized()) {
+      output(now);
+    }
+    return std::size_t{0};
+  }
   if (error_ != 0) {
     return Result<std::size_t>::error(take_error());
   }
@@ -314,10 +334,11 @@ Result<std::size_t> TcpConnection::send(std::span<const std::uint8_t> data, bool
     default:
       return Result<std::size_t>::error(EPIPE);
   }
-  if (snd_buf_.free_space() == 0) {
+  const std::size_t room = send_room();
+  if (room == 0) {
     return Result<std::size_t>::error(EAGAIN);
   }
-  const std::size_t n = snd_buf_.push(data);
+  const std::size_t n = snd_buf_.push(data.first(std::min(room, data.size())));
   more_ = more;
   output(now);
   return n;
@@ -432,14 +453,11 @@ Errno TcpConnection::set_options(const SocketOptions& opts, Instant now) {
   const bool keepalive_changed = opts.keepalive != opts_.keepalive ||
                                  opts.keepalive_idle != opts_.keepalive_idle;
   const bool cc_changed = opts.congestion != opts_.congestion;
-  // Buffer sizes and the MSS are fixed once the rings exist and the SYN is out; like
-  // Linux after connect(), a later SO_RCVBUF/TCP_MAXSEG does not resize them.
-  const std::uint32_t rcvbuf = opts_.rcvbuf;
-  const std::uint32_t sndbuf = opts_.sndbuf;
+  // The MSS is fixed once the SYN is out (Linux keeps a later TCP_MAXSEG for the next
+  // connect). SO_RCVBUF/SO_SNDBUF apply at once, within the rings this connection has
+  // (receive_room, send_room): the window and the queue follow them, as on Linux.
   const std::uint16_t user_mss = opts_.user_mss;
   opts_ = opts;
-  opts_.rcvbuf = rcvbuf;
-  opts_.sndbuf = sndbuf;
   opts_.user_mss = user_mss;
   if (keepalive_changed) {
     arm_keepalive(now);

@@ -181,6 +181,8 @@ class Connection {
   virtual std::uint32_t peek_events() const = 0;
   virtual std::size_t readable_bytes() const = 0;
   virtual std::size_t send_space() const = 0;
+  // Bytes the application wrote that were never sent (TCP_NOTSENT_LOWAT's measure).
+  virtual std::uint32_t unsent_bytes() const = 0;
   // Linux's sk_shutdown bits: the receive side ends with the peer's FIN, shutdown(SHUT_RD),
   // close() or an error; the send side with shutdown(SHUT_WR), close() or an error.
   virtual bool receive_shut() const = 0;

@@ -66,6 +66,9 @@ class TcpConnection final : public Connection {
   std::uint32_t peek_events() const override { return events_; }
   std::size_t readable_bytes() const override { return rcv_buf_.size(); }
   std::size_t send_space() const override;
+  std::uint32_t unsent_bytes() const override {
+    return data_end() > tcb_.snd_max ? static_cast<std::uint32_t>(data_end() - tcb_.snd_max) : 0;
+  }
   bool receive_shut() const override { return rd_shutdown_ || tcb_.peer_fin; }
   bool send_shut() const override { return wr_shutdown_; }
   int take_error() override;
@@ -87,6 +90,10 @@ class TcpConnection final : public Connection {
   SeqNum data_end() const { return data_start() + static_cast<std::uint32_t>(snd_buf_.size()); }
   std::uint32_t receive_buffer_size() const;
   std::uint32_t send_buffer_size() const;
+  // Room within SO_RCVBUF / SO_SNDBUF as they are now: a live connection keeps the rings
+  // it was created with, and a smaller size set later limits how much of them is used.
+  std::size_t receive_room() const;
+  std::size_t send_room() const;
 
   // --- tcp_input.cc: RFC 9293 §3.10.7 ---
   void input_syn_sent(const wire::TcpRepr& seg, std::span<const std::uint8_t> payload,

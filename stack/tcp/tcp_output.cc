@@ -340,7 +340,7 @@ void TcpConnection::fill_options(wire::TcpRepr& r, Instant now) const {
 // min(half the buffer, the MSS), and never moves left.
 std::uint32_t TcpConnection::offered_window() const {
   const std::uint32_t current = static_cast<std::uint32_t>(std::max(tcb_.rcv_adv - tcb_.rcv_nxt, 0));
-  const SeqNum edge = tcb_.rcv_nxt + static_cast<std::uint32_t>(rcv_buf_.free_space());
+  const SeqNum edge = tcb_.rcv_nxt + static_cast<std::uint32_t>(receive_room());
   if (edge <= tcb_.rcv_adv) {
     return current;
   }
@@ -349,7 +349,7 @@ std::uint32_t TcpConnection::offered_window() const {
   if (static_cast<std::uint32_t>(edge - tcb_.rcv_adv) < threshold) {
     return current;
   }
-  return static_cast<std::uint32_t>(rcv_buf_.free_space());
+  return static_cast<std::uint32_t>(receive_room());
 }
 
 std::uint16_t TcpConnection::window_field() {
