@@ -39,18 +39,21 @@ void replay_options(Client& c, USocket& s, std::uint32_t engine) {
 
 namespace {
 
-// SO_PRIORITY lives on the placeholder (option_calls.cc); set while the socket was
-// still a kernel socket, directly or through IP_TOS (Linux's rt_tos2priority), it is
-// set there again, in the order the program set them.
+// SO_PRIORITY, and the kernel's reading of SO_RCVBUF/SO_SNDBUF, live on the placeholder
+// (option_calls.cc); set while the socket was still a kernel socket (SO_PRIORITY also
+// through IP_TOS, Linux's rt_tos2priority), they are set there again, in order.
 void replay_on_placeholder(int fd, const USocket& s) {
   for (const RecordedOption& o : s.options) {
     int v = static_cast<int>(o.value);
+    int name = o.name;
     if (o.level == IPPROTO_IP && o.name == IP_TOS) {
       v = tos_priority(v);
-    } else if (o.level != SOL_SOCKET || o.name != SO_PRIORITY) {
+      name = SO_PRIORITY;
+    } else if (o.level != SOL_SOCKET ||
+               (o.name != SO_PRIORITY && o.name != SO_RCVBUF && o.name != SO_SNDBUF)) {
       continue;
     }
-    (void)real().setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &v, sizeof v);
+    (void)real().setsockopt(fd, SOL_SOCKET, name, &v, sizeof v);
   }
 }
 

@@ -179,6 +179,8 @@ int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
   if (level == IPPROTO_IP && name == IP_TOS) {
     const int prio = tos_priority(static_cast<int>(o.value));  // as the kernel does
     (void)r.setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &prio, sizeof prio);
+  } else if (level == SOL_SOCKET && (name == SO_RCVBUF || name == SO_SNDBUF)) {
+    (void)r.setsockopt(fd, level, name, val, len);  // for getsockopt's answer, see there
   }
   s->options.push_back(o);
   return 0;
@@ -273,9 +275,11 @@ int getsockopt(int fd, int level, int name, void* val, socklen_t* len) {
   }
   long v = rep.value;
   if (level == SOL_SOCKET && (name == SO_RCVBUF || name == SO_SNDBUF)) {
-    // Linux reports twice what was asked (the bookkeeping overhead it adds); a socket
-    // nobody sized reports the stream it really has.
-    v = v == 0 ? static_cast<long>(c->geometry().stream_capacity) : 2 * v;
+    // A socket nobody sized reports the stream it really has. A sized one reports what
+    // the kernel made of the request (twice it, within net.core.[rw]mem_max and the
+    // minimum), which the placeholder holds: the same generic socket code sized it.
+    if (v != 0) return r.getsockopt(fd, level, name, val, len);
+    v = static_cast<long>(c->geometry().stream_capacity);
   }
   if (level == IPPROTO_TCP && name == TCP_CONGESTION) return put_congestion_name(val, len, v);
   if (level == IPPROTO_IP) return put_ip_int(val, len, static_cast<int>(v));

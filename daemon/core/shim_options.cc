@@ -41,6 +41,14 @@ constexpr std::int64_t kNotHere = -1;  // "not an option of this level": ENOPROT
 constexpr std::uint8_t kEcnMask = 3;    // RFC 3168: TCP leaves the ECN bits to the stack
 constexpr std::uint32_t kDefaultMss = 536;  // RFC 9293 §3.7.1, Linux's TCP_MSS_DEFAULT
 
+constexpr std::int64_t kMinRcvbuf = 2304 / 2;
+constexpr std::int64_t kMinSndbuf = 4608 / 2;
+
+std::uint32_t buffer_size(std::int64_t asked, std::int64_t floor) {
+  const std::int64_t v = asked < 0 ? INT_MAX : asked;
+  return static_cast<std::uint32_t>(std::clamp<std::int64_t>(v, floor, INT_MAX));
+}
+
 // Applies one SOL_SOCKET option; 0, an errno, or kNotHere.
 std::int64_t set_socket_level(const shim::Command& cmd, stack::engine::SocketOptions& o) {
   const std::int64_t v = cmd.value;
@@ -53,8 +61,10 @@ std::int64_t set_socket_level(const shim::Command& cmd, stack::engine::SocketOpt
       o.tcp.linger = v != 0;
       o.tcp.linger_time = std::chrono::seconds(std::clamp<std::int64_t>(cmd.value2, 0, INT_MAX));
       return 0;
-    case SO_RCVBUF: o.tcp.rcvbuf = static_cast<std::uint32_t>(v); return 0;
-    case SO_SNDBUF: o.tcp.sndbuf = static_cast<std::uint32_t>(v); return 0;
+    // Linux keeps at least SOCK_MIN_RCVBUF / SOCK_MIN_SNDBUF (2304 / 4608 bytes, half
+    // of it for data); a negative request counts as huge (min_t(u32, ...)).
+    case SO_RCVBUF: o.tcp.rcvbuf = buffer_size(v, kMinRcvbuf); return 0;
+    case SO_SNDBUF: o.tcp.sndbuf = buffer_size(v, kMinSndbuf); return 0;
     default: return kNotHere;
   }
 }

@@ -89,6 +89,15 @@ static void tcp_level(void) {
   res("srvopt.so_rcvlowat_negative", "%s",
       sockopt_int(fd, SOL_SOCKET, SO_RCVLOWAT) >= 1048576 ? ">=1MiB" : "<1MiB");
   int_opt("srvopt.tcp_maxseg", fd, IPPROTO_TCP, TCP_MAXSEG, 1000);
+  /* SO_RCVBUF/SO_SNDBUF: twice the request, at least the kernel's minimum. */
+  set_int(fd, SOL_SOCKET, SO_RCVBUF, 1);
+  set_int(fd, SOL_SOCKET, SO_SNDBUF, 1);
+  res("srvopt.bufs_tiny", "rcv=%d snd=%d", sockopt_int(fd, SOL_SOCKET, SO_RCVBUF),
+      sockopt_int(fd, SOL_SOCKET, SO_SNDBUF));
+  set_int(fd, SOL_SOCKET, SO_RCVBUF, 50000);
+  set_int(fd, SOL_SOCKET, SO_SNDBUF, 70000);
+  res("srvopt.bufs_set", "rcv=%d snd=%d", sockopt_int(fd, SOL_SOCKET, SO_RCVBUF),
+      sockopt_int(fd, SOL_SOCKET, SO_SNDBUF));
   congestion("srvopt.tcp_congestion_reno", fd, "reno", 32);
   congestion("srvopt.tcp_congestion_unknown", fd, "nosuchcc", 32);
   congestion("srvopt.tcp_congestion_cubic_short", fd, "cubic", 3);

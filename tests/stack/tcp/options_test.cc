@@ -203,11 +203,58 @@ TEST_CASE("TCP_CONGESTION switches the algorithm of a live connection", "[tcp][o
   Harness h;
   h.established();
   SocketOptions o = h.conn->options();
-  o.congestion = cc::Algorithm::kNewReno;
+  o.congestion = cc::Algorithm::kCubic;  // the harness runs NewReno by default
   REQUIRE(h.conn->set_options(o, h.now) == 0);
-  CHECK(h.conn->options().congestion == cc::Algorithm::kNewReno);
+  CHECK(h.conn->options().congestion == cc::Algorithm::kCubic);
   // The new algorithm starts from the initial window, as a fresh one would.
   CHECK(h.conn->info().cwnd_bytes == h.cfg.initial_cwnd_segments * h.conn->info().snd_mss);
+}
+
+// ============================================================ SO_RCVBUF / SO_SNDBUF
+
+// The window the peer sees after `data` bytes arrived and an ACK went out at once.
+std::uint32_t window_after(Harness& h, std::size_t data) {
+  h.peer_send(pattern(data));
+  h.conn->quickack(h.now);
+  const Sent a = h.pop();
+  return static_cast<std::uint32_t>(a.repr.window) << h.conn->info().rcv_wscale;
+}
+
+TEST_CASE("SO_RCVBUF lowered on a live connection stops the window from growing",
+          "[tcp][options][buffers]") {
+  Harness open;
+  open.cfg.default_rcvbuf = 256 * 1024;
+  open.peer.window_scale = 7;
+  open.established();
+  CHECK(window_after(open, 1000) > 65535);  // the 256 KiB ring shows after the handshake
+
+  Harness h;
+  h.cfg.default_rcvbuf = 256 * 1024;
+  h.peer.window_scale = 7;
+  h.established();
+  SocketOptions o = h.conn->options();
+  o.rcvbuf = 4000;
+  REQUIRE(h.conn->set_options(o, h.now) == 0);
+  // The edge the SYN-ACK offered (65535) never moves left (RFC 9293 §3.8.6.2.2), and
+  // it moves right no further than SO_RCVBUF allows.
+  const std::uint32_t w = window_after(h, 1000);
+  CHECK(w <= 65535 - 1000 + (1u << h.conn->info().rcv_wscale));
+  CHECK(w >= 65535 - 1000 - (1u << h.conn->info().rcv_wscale));
+}
+
+TEST_CASE("SO_SNDBUF lowered on a live connection bounds the send queue",
+          "[tcp][options][buffers]") {
+  Harness h;
+  h.established();
+  SocketOptions o = h.conn->options();
+  o.sndbuf = 3000;
+  REQUIRE(h.conn->set_options(o, h.now) == 0);
+  CHECK(h.conn->send_space() == 3000);
+  CHECK(h.app_send(pattern(10000)) == 3000);
+  CHECK(h.conn->send_space() == 0);
+  o.sndbuf = 0;  // back to the ring's size
+  REQUIRE(h.conn->set_options(o, h.now) == 0);
+  CHECK(h.conn->send_space() == h.cfg.default_sndbuf - 3000);
 }
 
 }  // namespace
