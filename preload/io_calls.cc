@@ -156,6 +156,16 @@ void set_more(USocket& s, Client& c, bool on) {
   s.tx_more = on;
 }
 
+// MSG_EOR: the record ends at tx's byte count `at`; utcpd ends a segment there.
+void end_record(USocket& s, Client& c, std::uint32_t at) {
+  utcp::shim::Command cmd;
+  cmd.op = utcp::shim::Op::kRecordEnd;
+  cmd.slot = s.slot;
+  cmd.generation = s.generation;
+  cmd.value = at;
+  c.post(s.owner, cmd);
+}
+
 ssize_t utcp_send(USocket& s, Client& c, const iovec* iov, int n, int flags) {
   if (flags & ~kSupportedSend) return fail(EOPNOTSUPP);
   if (bad_buffers(iov, n)) return fail(EFAULT);
@@ -188,6 +198,7 @@ ssize_t utcp_send(USocket& s, Client& c, const iovec* iov, int n, int flags) {
         ++i;
         at = 0;
       }
+      if ((flags & MSG_EOR) && sent == want && want > 0) end_record(s, c, tx.written());
       if (sent > 0 && s.tx_more && !(flags & MSG_MORE)) set_more(s, c, false);
       if (sent > 0) kick(s, c);
       if (sent == want) return static_cast<ssize_t>(sent);

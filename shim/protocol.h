@@ -102,6 +102,8 @@ enum class Op : std::uint16_t {
   kClose,       // no reply: release this engine's share (listener parts, failed sockets)
   kSendMore,    // no reply: a = 1: what tx holds from now on is MSG_MORE data (held like
                 //   TCP_CORK); a = 0: a send without MSG_MORE followed, release it
+  kRecordEnd,   // no reply: MSG_EOR; value = tx's byte count (ByteStream::written) at the
+                //   record's end
 };
 
 // TCP_CONGESTION travels by number (kSetOption value, kGetOption reply); the library

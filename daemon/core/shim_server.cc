@@ -116,7 +116,7 @@ void ShimServer::channel_gone(RegionState& r, std::uint32_t c, Instant now) {
       for (std::size_t i = 0; i < n; ++i) {
         const shim::Command& cmd = commands_[i];
         const bool no_reply = cmd.op == shim::Op::kKick || cmd.op == shim::Op::kClose ||
-                              cmd.op == shim::Op::kSendMore ||
+                              cmd.op == shim::Op::kSendMore || cmd.op == shim::Op::kRecordEnd ||
                               (cmd.op == shim::Op::kSetOption && (cmd.flags & shim::kNoReply));
         if (no_reply) execute(r, c, cmd, now);
       }
@@ -295,15 +295,31 @@ void ShimServer::transfer(RegionState& r, std::uint32_t s, Instant now) {
   maybe_finish_close(r, s, now);
 }
 
+std::uint32_t ShimServer::next_record_end(Slot& slot) {
+  auto& ends = slot.record_ends;
+  while (!ends.empty()) {
+    // App-written: an end behind the read position, or further than a stream can
+    // hold, is no record end we can honour.
+    const std::uint32_t ahead = ends.front() - slot.tx->consumed();
+    if (ahead != 0 && ahead <= slot.tx->capacity()) return ahead;
+    ends.erase(ends.begin());
+  }
+  return 0;
+}
+
 void ShimServer::pump_tx(RegionState& r, std::uint32_t s, Instant now) {
   Slot& slot = r.slots[s];
   if (!slot.used || slot.listener || !slot.tx) return;
   shim::ByteStream& tx = *slot.tx;
   bool moved = false;
   for (;;) {
-    const std::size_t n = tx.peek(std::as_writable_bytes(std::span(scratch_)));
+    const std::uint32_t to_end = next_record_end(slot);
+    std::size_t n = tx.peek(std::as_writable_bytes(std::span(scratch_)));
     if (n == 0) break;
-    auto sent = engine_.send(slot.id, std::span(scratch_.data(), n), {.peek = false, .more = slot.more}, now);
+    const bool eor = to_end != 0 && to_end <= n;
+    if (eor) n = to_end;  // the record's last byte ends this send: MSG_EOR reaches the engine
+    auto sent = engine_.send(slot.id, std::span(scratch_.data(), n),
+                             {.peek = false, .more = slot.more, .eor = eor}, now);
     slot.tx_refused = !sent && sent.err() != EAGAIN;
     if (!sent) {
       if (sent.err() == EPIPE) {

@@ -35,11 +35,12 @@ static int bound_socket(void) {
 /* TCP_CONGESTION: "set=rc get=NAME len=L" (Linux answers the 16-byte name, truncated). */
 static void congestion(const char *name, int fd, const char *set, socklen_t getlen) {
   int rc = setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, set, (socklen_t)strlen(set));
+  const char *rs = rc == 0 ? "ok" : rcstr(rc); /* before getsockopt may touch errno */
   char got[32];
   memset(got, 'x', sizeof got);
   socklen_t len = getlen;
   int g = getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, got, &len);
-  res(name, "set=%s get=%s %.*s len=%u", rc == 0 ? "ok" : rcstr(rc), g == 0 ? "ok" : rcstr(g),
+  res(name, "set=%s get=%s %.*s len=%u", rs, g == 0 ? "ok" : rcstr(g),
       (int)strnlen(got, len), got, (unsigned)len);
 }
 

@@ -39,6 +39,7 @@ struct SocketEvent {
 struct MsgFlags {
   bool peek = false;  // MSG_PEEK
   bool more = false;  // MSG_MORE
+  bool eor = false;   // MSG_EOR: the data, if all taken, ends a record
 };
 
 enum class ShutdownHow : std::uint8_t { kRead, kWrite, kBoth };  // SHUT_RD, SHUT_WR, SHUT_RDWR

@@ -229,6 +229,9 @@ Result<std::size_t> Engine::send(SocketId id, std::span<const std::uint8_t> data
     return Result<std::size_t>::error(EPIPE);  // sk_stream_wait_connect on a closed socket
   }
   Result<std::size_t> r = s->conn->send(data, flags.more, now);
+  if (flags.eor && r.ok() && *r == data.size()) {
+    s->conn->mark_record_end();
+  }
   settle(id.index);
   return r;
 }

@@ -229,6 +229,7 @@ void TcpConnection::enter_time_wait(Instant now) {
   // Nothing more can be sent, and the application has seen EOF or closed: keep only
   // what TIME-WAIT needs (RCV.NXT, SND.NXT, TS.Recent).
   snd_buf_.release();
+  record_ends_.clear();
   if (orphan_) {
     rcv_buf_.release();
   }
@@ -251,6 +252,7 @@ void TcpConnection::enter_closed(int err) {
   }
   // RFC 9293 §3.10.7.4: on reset "all segment queues should be flushed".
   snd_buf_.release();
+  record_ends_.clear();
   reassembly_.clear();
   scoreboard_.clear();
   rd_shutdown_ = rd_shutdown_ || err != 0;
@@ -342,6 +344,13 @@ Result<std::size_t> TcpConnection::send(std::span<const std::uint8_t> data, bool
   more_ = more;
   output(now);
   return n;
+}
+
+void TcpConnection::mark_record_end() {
+  const SeqNum end = data_end();
+  if (!snd_buf_.empty() && (record_ends_.empty() || record_ends_.back() < end)) {
+    record_ends_.push_back(end);
+  }
 }
 
 Result<std::size_t> TcpConnection::recv(std::span<std::uint8_t> out, bool peek, Instant now) {

@@ -161,6 +161,10 @@ class Connection {
   // pending error after a reset or timeout.
   // `more` is MSG_MORE: hold a partial segment like TCP_CORK.
   virtual Result<std::size_t> send(std::span<const std::uint8_t> data, bool more, Instant now) = 0;
+  // MSG_EOR: the bytes queued so far end a record. No segment (first transmission or
+  // retransmission) carries them together with later bytes: Linux's
+  // tcp_skb_can_collapse keeps an EOR skb closed.
+  virtual void mark_record_end() = 0;
   // Copies out of the receive buffer; 0 at end of stream; EAGAIN when empty.
   virtual Result<std::size_t> recv(std::span<std::uint8_t> out, bool peek, Instant now) = 0;
   virtual Errno shutdown(bool read, bool write, Instant now) = 0;

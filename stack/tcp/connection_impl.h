@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -52,6 +53,7 @@ class TcpConnection final : public Connection {
   Instant next_deadline() const override;
 
   Result<std::size_t> send(std::span<const std::uint8_t> data, bool more, Instant now) override;
+  void mark_record_end() override;
   Result<std::size_t> recv(std::span<std::uint8_t> out, bool peek, Instant now) override;
   Errno shutdown(bool read, bool write, Instant now) override;
   void close(Instant now) override;
@@ -136,6 +138,8 @@ class TcpConnection final : public Connection {
   bool emit_raw(const wire::TcpRepr& repr, std::span<const std::uint8_t> p1,
                 std::span<const std::uint8_t> p2);
   std::uint32_t max_payload() const;
+  // Sequence space from seq to the next MSG_EOR record end, or `len` if that is nearer.
+  std::uint32_t record_limit(SeqNum seq, std::uint32_t len) const;
   void fill_options(wire::TcpRepr& repr, Instant now) const;
   std::uint16_t window_field();
   std::uint32_t offered_window() const;
@@ -222,6 +226,9 @@ class TcpConnection final : public Connection {
   bool rd_shutdown_ = false;
   bool wr_shutdown_ = false;
   bool more_ = false;         // the last send() had MSG_MORE
+  // Ends of MSG_EOR records not yet acknowledged, ascending (bounded by the send buffer:
+  // each covers at least one byte).
+  std::deque<SeqNum> record_ends_;
   bool push_once_ = false;    // the next output() sends a partial segment despite the cork
   // When the oldest unacknowledged segment (or the SYN) was first sent, for
   // TCP_USER_TIMEOUT (Linux's retrans_stamp); kNever while nothing is in flight.

@@ -388,6 +388,9 @@ void TcpConnection::on_new_ack(const wire::TcpRepr& seg, Instant now) {
   snd_buf_.consume(data_acked);
   bytes_acked_ += data_acked;
   tcb_.snd_una = seg.ack;
+  while (!record_ends_.empty() && record_ends_.front() <= tcb_.snd_una) {
+    record_ends_.pop_front();
+  }
   tcb_.syn_acked = true;
   if (tcb_.snd_nxt < tcb_.snd_una) {
     tcb_.snd_nxt = tcb_.snd_una;  // data sent before an RTO arrived after all

@@ -77,12 +77,15 @@ void TcpConnection::send_new_data(Instant now) {
     const std::uint32_t cwnd_room = cc_->cwnd() > in_flight ? cc_->cwnd() - in_flight : 0;
     const std::uint32_t peer_room = usable_window();
     const std::uint32_t mss = max_payload();
-    const std::uint32_t len = std::min({unsent, mss, cwnd_room, peer_room});
+    const std::uint32_t len = record_limit(tcb_.snd_nxt, std::min({unsent, mss, cwnd_room, peer_room}));
     if (len == 0) {
       break;
     }
     const bool retransmission = tcb_.snd_nxt < tcb_.snd_max;
-    if (len < mss && !retransmission &&
+    // A record that ends before the data does goes out whole, as Linux sends an EOR skb
+    // that is not the last one in the queue (TCP_NAGLE_PUSH in tcp_write_xmit).
+    const bool record_cut = len < std::min({unsent, mss, cwnd_room, peer_room});
+    if (len < mss && !retransmission && !record_cut &&
         !nagle_allows(len, unsent, /*window_limited=*/cwnd_room >= peer_room)) {
       if ((opts_.cork || more_) && len == unsent && timers_.cork == kNever) {
         timers_.cork = now + kCorkCeiling;  // tcp(7): corked data waits at most 200 ms
@@ -123,10 +126,19 @@ void TcpConnection::maybe_send_fin(Instant now) {
   }
 }
 
+std::uint32_t TcpConnection::record_limit(SeqNum seq, std::uint32_t len) const {
+  for (const SeqNum end : record_ends_) {
+    if (seq < end) {
+      return std::min<std::uint32_t>(len, end - seq);
+    }
+  }
+  return len;
+}
+
 std::uint32_t TcpConnection::transmit(SeqNum seq, std::uint32_t len, Instant now) {
   const SeqNum end = data_end();
   std::uint32_t data_len = seq < end ? std::min<std::uint32_t>(len, end - seq) : 0;
-  data_len = std::min(data_len, max_payload());
+  data_len = record_limit(seq, std::min(data_len, max_payload()));
   // The FIN follows the last data byte when the range covers it (a retransmission) or
   // it is new and the peer's window has room for it: a FIN takes a sequence number,
   // and Linux's tcp_snd_wnd_test counts it. Otherwise it waits for the window (the

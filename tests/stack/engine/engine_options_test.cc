@@ -50,6 +50,14 @@ ParsedTcp handshake_start(RawPeer& p) {
   return *syn_ack;
 }
 
+// The peer's SYN and final ACK; returns the engine's SYN-ACK.
+ParsedTcp handshake(RawPeer& p) {
+  const ParsedTcp syn_ack = handshake_start(p);
+  p.send_tcp(from_peer(tf::kAck, kPeerIss + 1, syn_ack.tcp.seq + 1));
+  CHECK(p.exchange().empty());
+  return syn_ack;
+}
+
 TEST_CASE("options: IP_TOS and IP_TTL of a listener are on its SYN-ACK and its children's data",
           "[engine][options]") {
   RawPeer p;
@@ -60,11 +68,9 @@ TEST_CASE("options: IP_TOS and IP_TTL of a listener are on its SYN-ACK and its c
   t.tos = 0x28;
   t.ttl = 17;
   const SocketId l = listener_with(e, t);
-  const ParsedTcp syn_ack = handshake_start(p);
+  const ParsedTcp syn_ack = handshake(p);
   CHECK(syn_ack.ip.tos == 0x28);
   CHECK(syn_ack.ip.ttl == 17);
-  p.send_tcp(from_peer(tf::kAck, kPeerIss + 1, syn_ack.tcp.seq + 1));
-  CHECK(p.exchange().empty());
   const Result<SocketId> child = e.accept(l, nullptr);
   REQUIRE(child.ok());
   const std::uint8_t msg[] = {'h', 'i'};
@@ -117,9 +123,7 @@ TEST_CASE("options: TCP_DEFER_ACCEPT keeps a connection from accept() until data
   tcp::SocketOptions t;
   t.defer_accept = 7s;
   const SocketId l = listener_with(e, t);
-  const ParsedTcp syn_ack = handshake_start(p);
-  p.send_tcp(from_peer(tf::kAck, kPeerIss + 1, syn_ack.tcp.seq + 1));
-  CHECK(p.exchange().empty());
+  const ParsedTcp syn_ack = handshake(p);
   CHECK(e.accept(l, nullptr).err() == EAGAIN);  // handshake done, no data yet
   CHECK(e.counters().in_state(tcp::State::kEstablished) == 1);
   const std::uint8_t req[] = {'G', 'E', 'T'};
@@ -142,15 +146,39 @@ TEST_CASE("options: TCP_DEFER_ACCEPT hands a silent connection over when its tim
   tcp::SocketOptions t;
   t.defer_accept = 3s;
   const SocketId l = listener_with(e, t);
-  const ParsedTcp syn_ack = handshake_start(p);
-  p.send_tcp(from_peer(tf::kAck, kPeerIss + 1, syn_ack.tcp.seq + 1));
-  p.exchange();
+  handshake(p);
   p.advance(2900ms);
   p.exchange();
   CHECK(e.accept(l, nullptr).err() == EAGAIN);
   p.advance(200ms);
   p.exchange();
   CHECK(e.accept(l, nullptr).ok());
+}
+
+TEST_CASE("options: MSG_EOR through Engine::send ends a segment at the record's end",
+          "[engine][options][eor]") {
+  RawPeer p;
+  p.exchange();
+  p.introduce();
+  Engine& e = p.engine();
+  const SocketId l = listener_with(e, {});
+  handshake(p);
+  const Result<SocketId> child = e.accept(l, nullptr);
+  REQUIRE(child.ok());
+  Result<SocketOptions> o = e.options(*child);
+  REQUIRE(o.ok());
+  o->tcp.cork = true;
+  REQUIRE(e.set_options(*child, *o, p.now()) == 0);
+  const std::uint8_t rec[] = {'r', 'e', 'c'};
+  REQUIRE(e.send(*child, rec, {.peek = false, .more = false, .eor = true}, p.now()).ok());
+  REQUIRE(e.send(*child, rec, {}, p.now()).ok());
+  o->tcp.cork = false;
+  o->tcp.nodelay = true;  // else Nagle holds the second record while the first is in flight
+  REQUIRE(e.set_options(*child, *o, p.now()) == 0);
+  const std::vector<Frame> out = p.exchange();
+  REQUIRE(out.size() == 2);
+  CHECK(as_tcp(out[0])->payload.size() == 3);
+  CHECK(as_tcp(out[1])->payload.size() == 3);
 }
 
 }  // namespace

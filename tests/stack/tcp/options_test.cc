@@ -210,6 +210,62 @@ TEST_CASE("TCP_CONGESTION switches the algorithm of a live connection", "[tcp][o
   CHECK(h.conn->info().cwnd_bytes == h.cfg.initial_cwnd_segments * h.conn->info().snd_mss);
 }
 
+// ============================================================ MSG_EOR
+
+TEST_CASE("MSG_EOR: a record's bytes never share a segment with later bytes",
+          "[tcp][options][eor]") {
+  Harness h;
+  h.opts.cork = true;
+  h.established();
+  h.app_send(bytes("rec1"));
+  h.conn->mark_record_end();
+  h.app_send(bytes("rec2"));
+  h.app_send(bytes("more"));  // no record end between these two: they may merge
+  SocketOptions o = h.conn->options();
+  o.cork = false;
+  o.nodelay = true;
+  REQUIRE(h.conn->set_options(o, h.now) == 0);
+  CHECK(h.pop().payload == bytes("rec1"));
+  CHECK(h.pop().payload == bytes("rec2more"));
+  h.expect_nothing_sent();
+}
+
+TEST_CASE("MSG_EOR: a retransmission keeps the record boundary", "[tcp][options][eor][rto]") {
+  Harness h;
+  h.cfg.min_rto = 1s;
+  h.opts.nodelay = true;
+  h.established();
+  h.app_send(bytes("one"));
+  h.conn->mark_record_end();
+  h.app_send(bytes("two"));
+  h.conn->mark_record_end();
+  CHECK(h.pop().payload == bytes("one"));
+  CHECK(h.pop().payload == bytes("two"));
+  h.advance(1s);  // go back N from SND.UNA: "one" alone, then "two"
+  CHECK(h.pop().payload == bytes("one"));
+  h.peer_ack(h.local_seq + 3);
+  CHECK(h.pop().payload == bytes("two"));
+  h.peer_ack(h.local_seq + 3);  // peer_ack() moved local_seq past "one"
+  h.expect_nothing_sent();
+  h.app_send(bytes("x"));
+  h.app_send(bytes("y"));
+  CHECK(h.pop().payload == bytes("x"));  // record ends behind SND.UNA are gone
+}
+
+TEST_CASE("MSG_EOR: a record shorter than the MSS goes out when later data follows it",
+          "[tcp][options][eor]") {
+  Harness h;
+  h.established();
+  h.app_send(bytes("a"));  // Nagle: in flight
+  CHECK(h.pop().payload == bytes("a"));
+  h.app_send(bytes("bb"));
+  h.conn->mark_record_end();
+  h.app_send(pattern(3000));
+  h.peer_ack(h.local_seq + 1);
+  CHECK(h.pop().payload == bytes("bb"));  // cut by its record end, not held by Nagle
+  CHECK(h.pop().payload.size() == 1460);
+}
+
 // ============================================================ SO_RCVBUF / SO_SNDBUF
 
 // The window the peer sees after `data` bytes arrived and an ACK went out at once.
