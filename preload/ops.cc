@@ -37,25 +37,27 @@ void replay_options(Client& c, USocket& s, std::uint32_t engine) {
   }
 }
 
-namespace {
-
 // SO_PRIORITY, and the kernel's reading of SO_RCVBUF/SO_SNDBUF, live on the placeholder
 // (option_calls.cc); set while the socket was still a kernel socket (SO_PRIORITY also
 // through IP_TOS, Linux's rt_tos2priority), they are set there again, in order.
-void replay_on_placeholder(int fd, const USocket& s) {
+void replay_on_placeholder(int fd, const USocket& s, bool with_priority) {
   for (const RecordedOption& o : s.options) {
     int v = static_cast<int>(o.value);
     int name = o.name;
+    const bool priority = (o.level == IPPROTO_IP && o.name == IP_TOS) ||
+                          (o.level == SOL_SOCKET && o.name == SO_PRIORITY);
+    if (priority && !with_priority) continue;
     if (o.level == IPPROTO_IP && o.name == IP_TOS) {
       v = tos_priority(v);
       name = SO_PRIORITY;
-    } else if (o.level != SOL_SOCKET ||
-               (o.name != SO_PRIORITY && o.name != SO_RCVBUF && o.name != SO_SNDBUF)) {
+    } else if (!priority && (o.level != SOL_SOCKET || (o.name != SO_RCVBUF && o.name != SO_SNDBUF))) {
       continue;
     }
     (void)real().setsockopt(fd, SOL_SOCKET, name, &v, sizeof v);
   }
 }
+
+namespace {
 
 // A placeholder pair: [0] becomes the app's fd, [1] goes to the daemon. Made with the
 // socket's O_NONBLOCK (a file status flag, which dup3 carries over), saving an fcntl;
@@ -139,7 +141,7 @@ int make_utcp(int fd, USocket& s, Client& c, bool keep_kernel_half) {
   s.owner = e;
   s.watch_pid = self_pid();
   replay_options(c, s, e);
-  replay_on_placeholder(fd, s);
+  replay_on_placeholder(fd, s, true);
   epoll_socket_became_utcp(fd);
   return 0;
 }

@@ -22,6 +22,11 @@ bool engine_option(int level, int name);
 // Sends the recorded engine options to one engine's share of s (a new socket's owner,
 // or another engine's share of a listener).
 void replay_options(Client& c, USocket& s, std::uint32_t engine);
+// Sets the recorded options the kernel keeps on a placeholder (SO_RCVBUF/SO_SNDBUF, and
+// with_priority SO_PRIORITY, also from IP_TOS) on placeholder fd: a new utcp socket's
+// own, or an accepted connection's, which inherits its listener's buffer sizes but,
+// as on Linux, not its priority.
+void replay_on_placeholder(int fd, const USocket& s, bool with_priority);
 // Writes an AF_INET address (host order in) to addr, truncated to *len as the kernel
 // does, and sets *len to the full size. Nothing when either is null.
 void fill_addr(sockaddr* addr, socklen_t* len, std::uint32_t ip_host, std::uint16_t port_host);

@@ -32,6 +32,14 @@ bool placeholder_option(int level, int name) {
   return level == SOL_SOCKET && (name == SO_PRIORITY || name == SO_BINDTODEVICE);
 }
 
+// Keeps the latest value of each option, in the order they were last set (replay order
+// matters: IP_TOS and SO_PRIORITY both set the priority). A program that toggles
+// TCP_CORK around every response keeps one entry, not one per response.
+void record(USocket& s, const RecordedOption& o) {
+  std::erase_if(s.options, [&](const RecordedOption& r) { return r.level == o.level && r.name == o.name; });
+  s.options.push_back(o);
+}
+
 // Options the library keeps itself: 0 when `o` was one of them (stored in s).
 bool library_option(USocket& s, const RecordedOption& o) {
   const int v = static_cast<int>(o.value);
@@ -143,7 +151,7 @@ int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
   }
   if (library_option(*s, o)) return 0;
   if (s->mode == USocket::Mode::kUndecided) {
-    s->options.push_back(o);  // replayed on the engine, or on the placeholder
+    record(*s, o);  // replayed on the engine, or on the placeholder
     return 0;
   }
   if (!engine_option(level, name)) return fail(ENOPROTOOPT);
@@ -163,7 +171,7 @@ int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
     cmd.slot = s->slot;
     cmd.generation = s->generation;
     c->post(s->owner, cmd);
-    s->options.push_back(o);
+    record(*s, o);
     return 0;
   }
   utcp::shim::Reply rep = call_owner(*c, *s, cmd);
@@ -182,7 +190,7 @@ int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
   } else if (level == SOL_SOCKET && (name == SO_RCVBUF || name == SO_SNDBUF)) {
     (void)r.setsockopt(fd, level, name, val, len);  // for getsockopt's answer, see there
   }
-  s->options.push_back(o);
+  record(*s, o);
   return 0;
 }
 

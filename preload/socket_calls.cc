@@ -129,6 +129,10 @@ int accept_one(USocket& s, Client& c, sockaddr* addr, socklen_t* len, int flags)
     const int nfd = adopt_accepted(c, e, static_cast<std::uint32_t>(rep.value),
                                    static_cast<std::uint32_t>(rep.value2), flags, &child);
     if (nfd < 0) return -1;
+    // Linux clones the listener: what the library keeps of its options, too.
+    child->rcvlowat = s.rcvlowat;
+    child->notsent_lowat = s.notsent_lowat;
+    replay_on_placeholder(nfd, s, false);
     child->peer.sin_family = AF_INET;
     child->peer.sin_addr.s_addr = htonl(rep.ip);
     child->peer.sin_port = htons(rep.port);

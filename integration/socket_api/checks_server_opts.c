@@ -225,6 +225,42 @@ static void defer_accept(void) {
   close(l);
 }
 
+/* An accepted connection starts with its listener's options (Linux clones the socket). */
+static void inherited(void) {
+  int port = next_port();
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  set_int(l, IPPROTO_IP, IP_TOS, 0x28);
+  set_int(l, IPPROTO_IP, IP_TTL, 21);
+  set_int(l, SOL_SOCKET, SO_PRIORITY, 3);
+  set_int(l, SOL_SOCKET, SO_RCVLOWAT, 7);
+  set_int(l, SOL_SOCKET, SO_RCVBUF, 50000);
+  set_int(l, IPPROTO_TCP, TCP_NOTSENT_LOWAT, 4000);
+  set_int(l, IPPROTO_TCP, TCP_USER_TIMEOUT, 2500);
+  set_int(l, IPPROTO_TCP, TCP_MAXSEG, 1200);
+  setsockopt(l, IPPROTO_TCP, TCP_CONGESTION, "reno", 4);
+  struct sockaddr_in a = sin_of(g_local, port);
+  if (bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 4) != 0) {
+    fail("inherited", "listen %s", rcstr(-1));
+    close(l);
+    return;
+  }
+  int fd = accept_from_peer(l, port, NULL);
+  if (fd >= 0) {
+    char cc[16] = {0};
+    socklen_t len = sizeof cc;
+    getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, &len);
+    res("srvopt.accepted_ip", "tos=0x%x ttl=%d priority=%d", sockopt_int(fd, IPPROTO_IP, IP_TOS),
+        sockopt_int(fd, IPPROTO_IP, IP_TTL), sockopt_int(fd, SOL_SOCKET, SO_PRIORITY));
+    res("srvopt.accepted_lowats", "rcvlowat=%d notsent_lowat=%d rcvbuf=%d",
+        sockopt_int(fd, SOL_SOCKET, SO_RCVLOWAT), sockopt_int(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT),
+        sockopt_int(fd, SOL_SOCKET, SO_RCVBUF));
+    res("srvopt.accepted_tcp", "user_timeout=%d congestion=%s maxseg=%d",
+        sockopt_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), cc, sockopt_int(fd, IPPROTO_TCP, TCP_MAXSEG));
+    close(fd);
+  }
+  close(l);
+}
+
 /* TCP_USER_TIMEOUT ends a connect whose SYNs go unanswered (Linux's retransmits_timed_out
  * covers SYN-SENT): ETIMEDOUT after the timeout, not after the SYN retries. */
 static void user_timeout_connect(void) {
@@ -261,6 +297,7 @@ void checks_server_opts(void) {
   more_and_eor();
   notsent_lowat();
   defer_accept();
+  inherited();
   user_timeout_connect();
   bind_no_port();
 }

@@ -214,6 +214,7 @@ class TcpConnection final : public Connection {
 
   std::uint32_t persist_backoff_ = 0;
   std::uint32_t probes_out_ = 0;      // unanswered persist or keepalive probes
+  Instant probe_start_ = kNever;      // the first zero-window probe of this stall
   Instant last_rcv_{};                // keepalive idle time starts here
   Instant last_send_{};               // RFC 5681 §4.1 idle restart
   Instant challenge_window_start_{};  // RFC 5961 §7 rate limit

@@ -397,6 +397,7 @@ void TcpConnection::on_new_ack(const wire::TcpRepr& seg, Instant now) {
   }
   rtt_.reset_backoff();
   probes_out_ = 0;
+  probe_start_ = kNever;
   // RFC 6298 §5.2-5.3: stop the timer when all is acknowledged, else restart it.
   timers_.rto = tcb_.snd_una == tcb_.snd_max ? kNever : now + rtt_.rto();
   // The new head of the queue was sent at most an RTT ago; `now` stands for it.

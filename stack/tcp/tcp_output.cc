@@ -414,6 +414,7 @@ void TcpConnection::update_persist(Instant now) {
   if (!blocked) {
     timers_.persist = kNever;
     persist_backoff_ = 0;
+    probe_start_ = kNever;
     return;
   }
   if (timers_.persist == kNever && timers_.rto == kNever) {

@@ -119,13 +119,20 @@ Duration TcpConnection::persist_interval() const {
 // gets what fits (the SWS override timeout of §3.8.6.2.1).
 void TcpConnection::on_persist(Instant now) {
   timers_.persist = kNever;
-  if (probes_out_ >= cfg_.max_retransmits) {
+  // Linux's tcp_probe_timer: with TCP_USER_TIMEOUT, a window that stays closed that long
+  // after the first probe ends the connection, however the peer answers.
+  const bool user_expired = opts_.user_timeout > Duration::zero() && probe_start_ != kNever &&
+                            now - probe_start_ >= opts_.user_timeout;
+  if (probes_out_ >= cfg_.max_retransmits || user_expired) {
     ++ctx_.counters->timeouts;
     enter_closed(ETIMEDOUT);
     return;
   }
   const std::uint32_t room = usable_window();
   if (room == 0) {
+    if (probe_start_ == kNever) {
+      probe_start_ = now;
+    }
     send_probe(now);
     ++ctx_.counters->zero_window_probes;
     ++probes_out_;
@@ -164,7 +171,11 @@ void TcpConnection::on_keepalive(Instant now) {
     timers_.keepalive = last_rcv_ + opts_.keepalive_idle;
     return;
   }
-  if (probes_out_ >= opts_.keepalive_count) {
+  // Linux's tcp_keepalive_timer: with TCP_USER_TIMEOUT, the time since the peer was last
+  // heard decides (once a probe is out), not the probe count.
+  const bool by_time = opts_.user_timeout > Duration::zero();
+  if (by_time ? probes_out_ > 0 && now - last_rcv_ >= opts_.user_timeout
+              : probes_out_ >= opts_.keepalive_count) {
     ++ctx_.counters->timeouts;
     send_rst(tcb_.snd_max, true);
     enter_closed(soft_error_ != 0 ? soft_error_ : ETIMEDOUT);

@@ -100,6 +100,48 @@ TEST_CASE("TCP_USER_TIMEOUT counts from the oldest unacknowledged data, not the 
   CHECK(h.conn->take_error() == ETIMEDOUT);
 }
 
+TEST_CASE("TCP_USER_TIMEOUT ends a zero window held that long, even with every probe answered",
+          "[tcp][options][persist]") {
+  Harness h;
+  h.cfg.min_rto = 1s;
+  h.opts.user_timeout = 5s;
+  h.established();
+  h.peer_ack(h.local_seq, 0);
+  h.app_send(pattern(100));
+  Instant first_probe = kNever;
+  const Instant end = h.now + 1min;
+  while (h.state() != State::kClosed && h.now < end) {
+    h.advance(100ms);
+    while (h.sent_count() > 0) {
+      if (h.pop().repr.has(flags::kRst)) continue;
+      if (first_probe == kNever) first_probe = h.now;
+      h.peer_ack(h.local_seq, 0);  // answered: still zero
+    }
+  }
+  REQUIRE(first_probe != kNever);
+  CHECK(h.state() == State::kClosed);
+  CHECK(h.conn->take_error() == ETIMEDOUT);
+  CHECK(h.now - first_probe >= 5s);
+  CHECK(h.now - first_probe < 9s);  // the next probe after the 5 s, not max_retransmits
+}
+
+TEST_CASE("TCP_USER_TIMEOUT decides when unanswered keepalives end the connection",
+          "[tcp][options][keepalive]") {
+  Harness h;
+  h.opts.keepalive = true;
+  h.opts.keepalive_idle = 60s;
+  h.opts.keepalive_interval = 10s;
+  h.opts.user_timeout = 25s;
+  h.established();
+  h.advance(60s);
+  CHECK(h.pop().repr.flags == flags::kAck);  // the first probe
+  CHECK(h.state() == State::kEstablished);
+  h.advance(10s);  // 70 s since the peer was heard, a probe out: past the 25 s
+  CHECK(h.state() == State::kClosed);
+  CHECK(h.pop().repr.flags == (flags::kRst | flags::kAck));
+  CHECK(h.conn->take_error() == ETIMEDOUT);
+}
+
 // ============================================================ TCP_CORK, MSG_MORE, TCP_NODELAY
 
 TEST_CASE("TCP_CORK holds a partial segment at most 200 ms", "[tcp][options][cork]") {
