@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +33,28 @@ static int bound_socket(void) {
   struct sockaddr_in a = sin_of(g_local, next_port());
   if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) != 0) fail("server_opts", "bind %s", rcstr(-1));
   return fd;
+}
+
+/* SO_PRIORITY above 6 needs CAP_NET_ADMIN: a child without capabilities tries 7 and 6. */
+static void priority_unprivileged(int fd) {
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof d);
+    if (syscall(SYS_capset, &h, d) != 0) _exit(3);
+    int rc7 = set_int(fd, SOL_SOCKET, SO_PRIORITY, 7);
+    const char *r7 = rc7 == 0 ? "ok" : rcstr(rc7);
+    int rc6 = set_int(fd, SOL_SOCKET, SO_PRIORITY, 6);
+    res("srvopt.so_priority_unprivileged", "seven=%s six=%s get=%d", r7, rc6 == 0 ? "ok" : rcstr(rc6),
+        sockopt_int(fd, SOL_SOCKET, SO_PRIORITY));
+    _exit(0);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    fail("srvopt.so_priority_unprivileged", "child status %d", status);
+  g_checks++; /* the child's line */
 }
 
 /* TCP_CONGESTION: "set=rc get=NAME len=L" (Linux answers the 16-byte name, truncated). */
@@ -59,6 +84,7 @@ static void ip_level(void) {
   res("srvopt.ip_tos_byte", "set=%s get=%s len=%u val=0x%x", rcstr(rc), rcstr(g), (unsigned)len, got);
   int_opt("srvopt.ip_bind_address_no_port", fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1);
   int_opt("srvopt.so_priority", fd, SOL_SOCKET, SO_PRIORITY, 6);
+  priority_unprivileged(fd);
   close(fd);
   /* IP_TOS also sets SO_PRIORITY (rt_tos2priority), also when set before the bind. */
   fd = socket(AF_INET, SOCK_STREAM, 0);

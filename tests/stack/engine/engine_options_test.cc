@@ -50,6 +50,20 @@ ParsedTcp handshake_start(RawPeer& p) {
   return *syn_ack;
 }
 
+// A peer that answered the engine's ARP: frames flow both ways at once.
+RawPeer& introduced(RawPeer& p) {
+  p.exchange();
+  p.introduce();
+  return p;
+}
+
+// A listener with TCP_DEFER_ACCEPT `defer` on an introduced peer's engine.
+SocketId deferring_listener(RawPeer& p, Duration defer) {
+  tcp::SocketOptions t;
+  t.defer_accept = defer;
+  return listener_with(introduced(p).engine(), t);
+}
+
 // The peer's SYN and final ACK; returns the engine's SYN-ACK.
 ParsedTcp handshake(RawPeer& p) {
   const ParsedTcp syn_ack = handshake_start(p);
@@ -117,12 +131,8 @@ TEST_CASE("options: TCP_MAXSEG before connect is the MSS option of the SYN",
 TEST_CASE("options: TCP_DEFER_ACCEPT keeps a connection from accept() until data arrives",
           "[engine][options][defer]") {
   RawPeer p;
-  p.exchange();
-  p.introduce();
+  const SocketId l = deferring_listener(p, 7s);
   Engine& e = p.engine();
-  tcp::SocketOptions t;
-  t.defer_accept = 7s;
-  const SocketId l = listener_with(e, t);
   const ParsedTcp syn_ack = handshake(p);
   CHECK(e.accept(l, nullptr).err() == EAGAIN);  // handshake done, no data yet
   CHECK(e.counters().in_state(tcp::State::kEstablished) == 1);
@@ -140,12 +150,8 @@ TEST_CASE("options: TCP_DEFER_ACCEPT keeps a connection from accept() until data
 TEST_CASE("options: TCP_DEFER_ACCEPT hands a silent connection over when its time is up",
           "[engine][options][defer]") {
   RawPeer p;
-  p.exchange();
-  p.introduce();
+  const SocketId l = deferring_listener(p, 3s);
   Engine& e = p.engine();
-  tcp::SocketOptions t;
-  t.defer_accept = 3s;
-  const SocketId l = listener_with(e, t);
   handshake(p);
   p.advance(2900ms);
   p.exchange();
