@@ -313,6 +313,14 @@ static void bind_no_port(void) {
   res("srvopt.bind_no_port_after", "%s", port_of(fd, 0) > 0 ? "port>0" : "port=0");
   echo_check("srvopt.bind_no_port_echo", fd, "np");
   close(fd);
+  /* listen() picks the port a bind under the option left open. */
+  fd = socket(AF_INET, SOCK_STREAM, 0);
+  set_int(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1);
+  a = sin_of(g_local, 0);
+  bind(fd, (struct sockaddr *)&a, sizeof a);
+  res_ok("srvopt.bind_no_port_listen", listen(fd, 4));
+  res("srvopt.bind_no_port_listen_name", "%s", port_of(fd, 0) > 0 ? "port>0" : "port=0");
+  close(fd);
 }
 
 void checks_server_opts(void) {
