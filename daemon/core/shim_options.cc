@@ -152,8 +152,11 @@ void ShimServer::set_option(RegionState&, Slot& slot, const shim::Command& cmd, 
     return;
   }
   rep.result = -engine_.set_options(slot.id, o, now);
-  if (rep.result == 0 && cmd.a == IPPROTO_TCP && cmd.b == TCP_QUICKACK && cmd.value != 0) {
-    rep.result = -engine_.quickack(slot.id, now);
+  // Setting these to 1 acts at once, even when they were 1 already (Linux).
+  if (rep.result == 0 && cmd.a == IPPROTO_TCP && cmd.value != 0 &&
+      (cmd.b == TCP_QUICKACK || cmd.b == TCP_NODELAY)) {
+    const auto what = cmd.b == TCP_QUICKACK ? stack::tcp::Push::kAck : stack::tcp::Push::kData;
+    rep.result = -engine_.push(slot.id, what, now);
   }
 }
 

@@ -90,8 +90,8 @@ class Engine final : private tcp::SegmentSink {
   Errno abort(SocketId id, Instant now);
   Errno set_options(SocketId id, const SocketOptions& opts, Instant now);
   Result<SocketOptions> options(SocketId id);
-  // TCP_QUICKACK set to 1 (the mode is in SocketOptions): a pending delayed ACK goes now.
-  Errno quickack(SocketId id, Instant now);
+  // TCP_QUICKACK or TCP_NODELAY set to 1: tcp::Connection::push.
+  Errno push(SocketId id, tcp::Push what, Instant now);
   Result<wire::Endpoint> getsockname(SocketId id);
   Result<wire::Endpoint> getpeername(SocketId id);
   Result<tcp::TcpInfo> info(SocketId id);

@@ -339,14 +339,14 @@ std::uint32_t Engine::unsent_bytes(SocketId id) {
   return s != nullptr && s->kind == SocketKind::kConnection ? s->conn->unsent_bytes() : 0;
 }
 
-Errno Engine::quickack(SocketId id, Instant now) {
+Errno Engine::push(SocketId id, tcp::Push what, Instant now) {
   now_ = now;
   Socket* s = live(id);
   if (s == nullptr) {
     return EBADF;
   }
   if (s->kind == SocketKind::kConnection) {
-    s->conn->quickack(now);
+    s->conn->push(what, now);
     settle(id.index);
   }
   return 0;

@@ -455,10 +455,9 @@ void TcpConnection::abort(Instant now) {
 }
 
 Errno TcpConnection::set_options(const SocketOptions& opts, Instant now) {
-  // Linux pushes pending frames when the cork comes off, and when TCP_NODELAY is set
-  // even under the cork (TCP_NAGLE_PUSH): that push sends a partial segment once.
-  const bool uncork = opts_.cork && !opts.cork;
-  const bool nodelay_push = opts.nodelay && (!opts_.nodelay || opts_.cork);
+  // Linux pushes pending frames when the cork comes off or Nagle is turned off (and
+  // push() is what setting TCP_NODELAY does under the cork).
+  const bool flush = (opts_.cork && !opts.cork) || (!opts_.nodelay && opts.nodelay);
   const bool keepalive_changed = opts.keepalive != opts_.keepalive ||
                                  opts.keepalive_idle != opts_.keepalive_idle;
   const bool cc_changed = opts.congestion != opts_.congestion;
@@ -476,22 +475,27 @@ Errno TcpConnection::set_options(const SocketOptions& opts, Instant now) {
     // initial state (here: the initial window, as on a fresh connection).
     cc_ = cc::make_congestion_control(cc_algorithm(), tcb_.snd_mss, cfg_.initial_cwnd_segments);
   }
-  if (uncork || nodelay_push) {
+  if (flush) {
     more_ = false;
-    push_once_ = nodelay_push;
     if (synchronized()) {
       output(now);
     }
-    push_once_ = false;
   }
   return 0;
 }
 
-void TcpConnection::quickack(Instant now) {
-  opts_.quickack = true;
-  if ((state_ == State::kEstablished || state_ == State::kCloseWait) &&
-      timers_.delack != kNever) {
-    send_ack(now);
+void TcpConnection::push(Push what, Instant now) {
+  if (what == Push::kAck) {
+    if ((state_ == State::kEstablished || state_ == State::kCloseWait) &&
+        timers_.delack != kNever) {
+      send_ack(now);
+    }
+    return;
+  }
+  if (synchronized()) {
+    push_once_ = true;
+    output(now);
+    push_once_ = false;
   }
 }
 

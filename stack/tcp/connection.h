@@ -38,6 +38,8 @@ inline constexpr std::uint32_t kError = 1u << 5;      // reset, timeout, unreach
 inline constexpr std::uint32_t kClosed = 1u << 6;     // reached CLOSED: engine may reap
 }  // namespace events
 
+enum class Push : std::uint8_t { kAck, kData };
+
 // The IPv4 header fields a socket chooses (IP_TOS, IP_TTL), for every segment it sends.
 struct IpFields {
   std::uint8_t tos = 0;
@@ -174,9 +176,11 @@ class Connection {
   virtual void abort(Instant now) = 0;           // RST now, state CLOSED
   virtual Errno set_options(const SocketOptions& opts, Instant now) = 0;
   virtual const SocketOptions& options() const = 0;
-  // TCP_QUICKACK set to 1: a delayed ACK that is pending goes out now (Linux's
-  // __tcp_sock_set_quickack in ESTABLISHED and CLOSE-WAIT).
-  virtual void quickack(Instant now) = 0;
+  // What an option sends at once when it is set (even to the value it had):
+  // kAck, TCP_QUICKACK 1: a pending delayed ACK (Linux's __tcp_sock_set_quickack, in
+  // ESTABLISHED and CLOSE-WAIT); kData, TCP_NODELAY 1: the queued data, a partial
+  // segment too, even under TCP_CORK (Linux's TCP_NAGLE_PUSH).
+  virtual void push(Push what, Instant now) = 0;
 
   // --- observation ---
   virtual State state() const = 0;

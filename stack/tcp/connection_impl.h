@@ -60,7 +60,7 @@ class TcpConnection final : public Connection {
   void abort(Instant now) override;
   Errno set_options(const SocketOptions& opts, Instant now) override;
   const SocketOptions& options() const override { return opts_; }
-  void quickack(Instant now) override;
+  void push(Push what, Instant now) override;
 
   State state() const override { return state_; }
   const wire::FourTuple& tuple() const override { return tuple_; }

@@ -61,7 +61,7 @@ struct SocketOptions {
   std::optional<cc::Algorithm> congestion;  // TCP_CONGESTION; none: TcpConfig::cc
   // TCP_QUICKACK's mode as getsockopt reports it (Linux: not in "pingpong" mode).
   // Stored: our delayed-ACK rule (every second full segment, 40 ms) is the same in
-  // both modes; setting it to 1 sends a pending ACK at once (Connection::quickack).
+  // both modes; setting it to 1 sends a pending ACK at once (Connection::push).
   bool quickack = true;
   // TCP_DEFER_ACCEPT on a listener: a connection whose handshake completed waits
   // this long for its first data (or FIN) before accept() gets it; 0: at once.

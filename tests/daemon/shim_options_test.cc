@@ -146,3 +146,28 @@ TEST_CASE("shim options: MSG_EOR record ends pass to the engine; stale ones are 
   CHECK(got == "rec1rec2");
   CHECK(err == 0);
 }
+
+TEST_CASE("shim options: TCP_NODELAY set to 1 under TCP_CORK pushes, even when it was 1",
+          "[daemon][shim][options][cork]") {
+  Rig rig;
+  rig.channel_up(0);
+  App app(rig.region(), 0);
+  const Connection c = establish(rig, app, 5104);
+  CHECK(set_opt(rig, app, c.child, IPPROTO_TCP, TCP_NODELAY, 1).result == 0);
+  CHECK(set_opt(rig, app, c.child, IPPROTO_TCP, TCP_CORK, 1).result == 0);
+  app.write(c.child, "corked");
+  rig.settle(50);
+  std::string got;
+  bool eof = false;
+  int err = 0;
+  rig.drain_a(c.client, &got, &eof, &err);
+  CHECK(got.empty());
+  CHECK(set_opt(rig, app, c.child, IPPROTO_TCP, TCP_KEEPIDLE, 30).result == 0);  // no push
+  rig.settle(20);
+  rig.drain_a(c.client, &got, &eof, &err);
+  CHECK(got.empty());
+  CHECK(set_opt(rig, app, c.child, IPPROTO_TCP, TCP_NODELAY, 1).result == 0);
+  rig.settle(5);
+  rig.drain_a(c.client, &got, &eof, &err);
+  CHECK(got == "corked");
+}

@@ -182,6 +182,8 @@ TEST_CASE("TCP_NODELAY set while corked sends the partial segment once", "[tcp][
   SocketOptions o = h.conn->options();
   o.nodelay = true;
   REQUIRE(h.conn->set_options(o, h.now) == 0);
+  h.expect_nothing_sent();  // the option alone does not uncork ...
+  h.conn->push(Push::kData, h.now);  // ... setting it does (utcpd calls push() then)
   CHECK(h.pop().payload == bytes("xy"));
   h.peer_ack(h.local_seq + 2);
   h.app_send(bytes("z"));  // still corked: held again
@@ -195,11 +197,11 @@ TEST_CASE("TCP_QUICKACK sends a pending delayed ACK at once", "[tcp][options][de
   h.established();
   h.peer_send(bytes("hello"));
   h.expect_nothing_sent();  // one small segment: the ACK is delayed
-  h.conn->quickack(h.now);
+  h.conn->push(Push::kAck, h.now);
   const Sent ack = h.pop();
   CHECK(ack.repr.flags == flags::kAck);
   CHECK(ack.repr.ack == h.remote_seq);
-  h.conn->quickack(h.now);  // nothing pending: nothing sent
+  h.conn->push(Push::kAck, h.now);  // nothing pending: nothing sent
   h.expect_nothing_sent();
 }
 
@@ -313,7 +315,7 @@ TEST_CASE("MSG_EOR: a record shorter than the MSS goes out when later data follo
 // The window the peer sees after `data` bytes arrived and an ACK went out at once.
 std::uint32_t window_after(Harness& h, std::size_t data) {
   h.peer_send(pattern(data));
-  h.conn->quickack(h.now);
+  h.conn->push(Push::kAck, h.now);
   const Sent a = h.pop();
   return static_cast<std::uint32_t>(a.repr.window) << h.conn->info().rcv_wscale;
 }
