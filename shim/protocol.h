@@ -32,7 +32,7 @@
 namespace utcp::shim {
 
 inline constexpr std::uint32_t kRegionMagic = 0x70637475;  // "utcp"
-inline constexpr std::uint32_t kProtocolVersion = 1;
+inline constexpr std::uint32_t kProtocolVersion = 2;  // 2: kSendMore, kRecordEnd, SocketBlock::notsent
 inline constexpr std::uint32_t kMaxEngines = 32;
 inline constexpr std::uint32_t kMaxChannels = 64;  // processes of one family at a time
 
