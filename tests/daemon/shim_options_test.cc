@@ -42,6 +42,27 @@ void post(App& app, shim::Op op, Sock s, std::int32_t a, std::int64_t value = 0)
   app.post(cmd);
 }
 
+// A connection from engine A, accepted by the app through utcpd (engine B).
+struct Accepted {
+  Rig rig;
+  App app;
+  Connection c;
+  std::string got;  // what A received so far
+
+  explicit Accepted(std::uint16_t port)
+      : app((rig.channel_up(0), rig.region()), 0), c(establish(rig, app, port)) {}
+  shim::Reply set(int level, int name, std::int64_t v) { return set_opt(rig, app, c.child, level, name, v); }
+  // Lets `ms` of virtual time pass, then returns everything A has received.
+  const std::string& received_after(int ms) {
+    rig.settle(static_cast<std::size_t>(ms));
+    bool eof = false;
+    int err = 0;
+    rig.drain_a(c.client, &got, &eof, &err);
+    CHECK(err == 0);
+    return got;
+  }
+};
+
 }  // namespace
 
 TEST_CASE("shim options: IP_TOS drops the ECN bits, IP_TTL takes -1 and 1..255",
@@ -96,78 +117,42 @@ TEST_CASE("shim options: TCP_MAXSEG is 536 or the set value before connect, the 
 
 TEST_CASE("shim options: MSG_MORE data waits 200 ms, or until a send without it",
           "[daemon][shim][options][cork]") {
-  Rig rig;
-  rig.channel_up(0);
-  App app(rig.region(), 0);
-  const Connection c = establish(rig, app, 5102);
-  CHECK(set_opt(rig, app, c.child, IPPROTO_TCP, TCP_NODELAY, 1).result == 0);
-  std::string got;
-  bool eof = false;
-  int err = 0;
+  Accepted t(5102);
+  CHECK(t.set(IPPROTO_TCP, TCP_NODELAY, 1).result == 0);
+  post(t.app, shim::Op::kSendMore, t.c.child, 1);
+  t.app.write(t.c.child, "ab");
+  CHECK(t.received_after(150).empty());
+  CHECK(t.app.block(t.c.child).notsent.load() == 2);  // TCP_NOTSENT_LOWAT's measure
+  CHECK(t.received_after(100) == "ab");  // the 200 ms ceiling
 
-  post(app, shim::Op::kSendMore, c.child, 1);
-  app.write(c.child, "ab");
-  rig.settle(150);
-  rig.drain_a(c.client, &got, &eof, &err);
-  CHECK(got.empty());
-  CHECK(app.block(c.child).notsent.load() == 2);  // TCP_NOTSENT_LOWAT's measure
-  rig.settle(100);
-  rig.drain_a(c.client, &got, &eof, &err);
-  CHECK(got == "ab");  // the 200 ms ceiling
-
-  app.write(c.child, "cd");  // still MSG_MORE: held again
-  rig.settle(20);
-  post(app, shim::Op::kSendMore, c.child, 0);  // a send without MSG_MORE ...
-  app.write(c.child, "ef");
-  rig.settle(20);
-  rig.drain_a(c.client, &got, &eof, &err);
-  CHECK(got == "abcdef");  // ... releases everything at once
-  CHECK(app.block(c.child).notsent.load() == 0);
+  t.app.write(t.c.child, "cd");  // still MSG_MORE: held again
+  t.rig.settle(20);
+  post(t.app, shim::Op::kSendMore, t.c.child, 0);  // a send without MSG_MORE ...
+  t.app.write(t.c.child, "ef");
+  CHECK(t.received_after(20) == "abcdef");  // ... releases everything at once
+  CHECK(t.app.block(t.c.child).notsent.load() == 0);
 }
 
 TEST_CASE("shim options: MSG_EOR record ends pass to the engine; stale ones are ignored",
           "[daemon][shim][options][eor]") {
-  Rig rig;
-  rig.channel_up(0);
-  App app(rig.region(), 0);
-  const Connection c = establish(rig, app, 5103);
-  app.write(c.child, "rec1", /*kick_after=*/false);
-  post(app, shim::Op::kRecordEnd, c.child, 0, 4);     // tx counted 4 bytes at its end
-  post(app, shim::Op::kRecordEnd, c.child, 0, -7);    // behind the stream: dropped
-  post(app, shim::Op::kRecordEnd, c.child, 0, 1 << 30);  // beyond any stream: dropped
-  app.write(c.child, "rec2");
-  std::string got;
-  bool eof = false;
-  int err = 0;
-  REQUIRE(rig.run_until([&] {
-    rig.drain_a(c.client, &got, &eof, &err);
-    return got.size() >= 8;
-  }));
-  CHECK(got == "rec1rec2");
-  CHECK(err == 0);
+  Accepted t(5103);
+  t.app.write(t.c.child, "rec1", /*kick_after=*/false);
+  post(t.app, shim::Op::kRecordEnd, t.c.child, 0, 4);        // tx counted 4 bytes at its end
+  post(t.app, shim::Op::kRecordEnd, t.c.child, 0, -7);       // behind the stream: dropped
+  post(t.app, shim::Op::kRecordEnd, t.c.child, 0, 1 << 30);  // beyond any stream: dropped
+  t.app.write(t.c.child, "rec2");
+  CHECK(t.received_after(50) == "rec1rec2");
 }
 
 TEST_CASE("shim options: TCP_NODELAY set to 1 under TCP_CORK pushes, even when it was 1",
           "[daemon][shim][options][cork]") {
-  Rig rig;
-  rig.channel_up(0);
-  App app(rig.region(), 0);
-  const Connection c = establish(rig, app, 5104);
-  CHECK(set_opt(rig, app, c.child, IPPROTO_TCP, TCP_NODELAY, 1).result == 0);
-  CHECK(set_opt(rig, app, c.child, IPPROTO_TCP, TCP_CORK, 1).result == 0);
-  app.write(c.child, "corked");
-  rig.settle(50);
-  std::string got;
-  bool eof = false;
-  int err = 0;
-  rig.drain_a(c.client, &got, &eof, &err);
-  CHECK(got.empty());
-  CHECK(set_opt(rig, app, c.child, IPPROTO_TCP, TCP_KEEPIDLE, 30).result == 0);  // no push
-  rig.settle(20);
-  rig.drain_a(c.client, &got, &eof, &err);
-  CHECK(got.empty());
-  CHECK(set_opt(rig, app, c.child, IPPROTO_TCP, TCP_NODELAY, 1).result == 0);
-  rig.settle(5);
-  rig.drain_a(c.client, &got, &eof, &err);
-  CHECK(got == "corked");
+  Accepted t(5104);
+  CHECK(t.set(IPPROTO_TCP, TCP_NODELAY, 1).result == 0);
+  CHECK(t.set(IPPROTO_TCP, TCP_CORK, 1).result == 0);
+  t.app.write(t.c.child, "corked");
+  CHECK(t.received_after(50).empty());
+  CHECK(t.set(IPPROTO_TCP, TCP_KEEPIDLE, 30).result == 0);  // another option: no push
+  CHECK(t.received_after(20).empty());
+  CHECK(t.set(IPPROTO_TCP, TCP_NODELAY, 1).result == 0);
+  CHECK(t.received_after(5) == "corked");
 }
