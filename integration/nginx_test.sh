@@ -100,6 +100,23 @@ if [ -n "$NGINX" ]; then
   LISTEN_OPTS=""
 fi
 
+# The listen options servers set (issue 14): TCP_DEFER_ACCEPT ("deferred": the request
+# comes with the connection), SO_RCVBUF/SO_SNDBUF on the listener (inherited by every
+# connection), SO_KEEPALIVE with its times, and IP_TOS through the listener's socket.
+if [ -n "$NGINX" ]; then
+  stop_nginx
+  LISTEN_OPTS=" deferred rcvbuf=65536 sndbuf=131072 so_keepalive=30s:10s:3"
+  if start_nginx 2; then
+    check_files "listen options"
+    check_wrk "listen options" 1k.bin 50
+    # nginx logs a refused option and carries on: a refusal is a failure here.
+    if grep -a 'setsockopt(' "$WORK/error.log" | grep -q 'failed'; then
+      fail "listen options: $(grep -a 'setsockopt(' "$WORK/error.log" | grep failed | head -3)"
+    fi
+  fi
+  LISTEN_OPTS=""
+fi
+
 # kill -9 of a worker under load (2 workers still running).
 if [ -n "$NGINX" ]; then
   utcpd_snapshot "$OUT"

@@ -100,6 +100,11 @@ ssize_t utcp_recv(USocket& s, Client& c, const iovec* iov, int n, int flags, boo
   const std::size_t want = total_len(iov, n);
   const bool peek = (flags & MSG_PEEK) != 0;
   const bool dontwait = s.nonblocking || (flags & MSG_DONTWAIT);
+  // Linux's sock_rcvlowat: a blocking read returns once it has SO_RCVLOWAT bytes (all of
+  // them with MSG_WAITALL), or less at EOF, an error, a timeout or a signal.
+  const std::size_t lowat = std::min<std::size_t>(static_cast<std::size_t>(std::max(s.rcvlowat, 1)),
+                                                  c.geometry().stream_capacity);
+  const std::size_t target = (flags & MSG_WAITALL) ? want : std::min(want, lowat);
   std::size_t got = 0;
   for (;;) {
     watch_if_inherited(s, c);
@@ -112,7 +117,7 @@ ssize_t utcp_recv(USocket& s, Client& c, const iovec* iov, int n, int flags, boo
     if (k > 0 && !peek) after_read(s, c);
     got += k;
     if (want == 0 && (rx.readable() > 0 || (state & (st::kRxEof | st::kRxShut)))) return 0;
-    if (got > 0 && (got == want || !(flags & MSG_WAITALL) || peek || dontwait)) {
+    if (got > 0 && (got >= target || peek || dontwait)) {
       return static_cast<ssize_t>(got);
     }
     // Linux's tcp_recvmsg order: the peer's FIN (SOCK_DONE) before the pending error,
@@ -138,11 +143,35 @@ ssize_t utcp_recv(USocket& s, Client& c, const iovec* iov, int n, int flags, boo
   }
 }
 
+// MSG_MORE: utcpd holds what follows like TCP_CORK until a send without the flag (or
+// for 200 ms). Posted in order with the kicks, so the data on either side of the
+// change is treated as it was written.
+void set_more(USocket& s, Client& c, bool on) {
+  utcp::shim::Command cmd;
+  cmd.op = utcp::shim::Op::kSendMore;
+  cmd.slot = s.slot;
+  cmd.generation = s.generation;
+  cmd.a = on ? 1 : 0;
+  c.post(s.owner, cmd);
+  s.tx_more = on;
+}
+
+// MSG_EOR: the record ends at tx's byte count `at`; utcpd ends a segment there.
+void end_record(USocket& s, Client& c, std::uint32_t at) {
+  utcp::shim::Command cmd;
+  cmd.op = utcp::shim::Op::kRecordEnd;
+  cmd.slot = s.slot;
+  cmd.generation = s.generation;
+  cmd.value = at;
+  c.post(s.owner, cmd);
+}
+
 ssize_t utcp_send(USocket& s, Client& c, const iovec* iov, int n, int flags) {
   if (flags & ~kSupportedSend) return fail(EOPNOTSUPP);
   if (bad_buffers(iov, n)) return fail(EFAULT);
   const bool dontwait = s.nonblocking || (flags & MSG_DONTWAIT);
   const std::size_t want = total_len(iov, n);
+  if ((flags & MSG_MORE) && !s.tx_more && want > 0) set_more(s, c, true);
   std::size_t sent = 0;
   int i = 0;
   std::size_t at = 0;  // offset in iov[i]
@@ -158,7 +187,7 @@ ssize_t utcp_send(USocket& s, Client& c, const iovec* iov, int n, int flags) {
       if (!(flags & MSG_NOSIGNAL)) raise_sigpipe();
       return fail(EPIPE);
     }
-    if (state & st::kConnected) {
+    if ((state & st::kConnected) && notsent_below_lowat(s, c, 0)) {
       utcp::shim::ByteStream tx = s.tx_view(c);
       while (i < n) {
         const auto* base = static_cast<const std::byte*>(iov[i].iov_base) + at;
@@ -169,6 +198,8 @@ ssize_t utcp_send(USocket& s, Client& c, const iovec* iov, int n, int flags) {
         ++i;
         at = 0;
       }
+      if ((flags & MSG_EOR) && sent == want && want > 0) end_record(s, c, tx.written());
+      if (sent > 0 && s.tx_more && !(flags & MSG_MORE)) set_more(s, c, false);
       if (sent > 0) kick(s, c);
       if (sent == want) return static_cast<ssize_t>(sent);
     }
@@ -178,7 +209,8 @@ ssize_t utcp_send(USocket& s, Client& c, const iovec* iov, int n, int flags) {
         [&] {
           const std::uint32_t now = s.block(c).state.load();
           return (now & (st::kError | st::kTxShut)) != 0 ||
-                 ((now & st::kConnected) && s.tx_view(c).writable() > 0);
+                 ((now & st::kConnected) && s.tx_view(c).writable() > 0 &&
+                  notsent_below_lowat(s, c, 0));
         },
         {}, static_cast<int>(s.sndtimeo_ms));
     if (w < 0 && errno == EINTR && sent == 0 && s.sndtimeo_ms < 0 && restart_after_signal(mark)) continue;

@@ -12,12 +12,15 @@
 #include <cstring>
 
 #include "preload/epoll_set.h"
+#include "preload/option_values.h"
 #include "preload/real.h"
 
 namespace utcp::preload {
 namespace {
 
 namespace st = shim::state;
+
+}  // namespace
 
 void replay_options(Client& c, USocket& s, std::uint32_t engine) {
   for (const RecordedOption& o : s.options) {
@@ -33,6 +36,28 @@ void replay_options(Client& c, USocket& s, std::uint32_t engine) {
     (void)c.call(engine, cmd);
   }
 }
+
+// SO_PRIORITY, and the kernel's reading of SO_RCVBUF/SO_SNDBUF, live on the placeholder
+// (option_calls.cc); set while the socket was still a kernel socket (SO_PRIORITY also
+// through IP_TOS, Linux's rt_tos2priority), they are set there again, in order.
+void replay_on_placeholder(int fd, const USocket& s, bool with_priority) {
+  for (const RecordedOption& o : s.options) {
+    int v = static_cast<int>(o.value);
+    int name = o.name;
+    const bool priority = (o.level == IPPROTO_IP && o.name == IP_TOS) ||
+                          (o.level == SOL_SOCKET && o.name == SO_PRIORITY);
+    if (priority && !with_priority) continue;
+    if (o.level == IPPROTO_IP && o.name == IP_TOS) {
+      v = tos_priority(v);
+      name = SO_PRIORITY;
+    } else if (!priority && (o.level != SOL_SOCKET || (o.name != SO_RCVBUF && o.name != SO_SNDBUF))) {
+      continue;
+    }
+    (void)real().setsockopt(fd, SOL_SOCKET, name, &v, sizeof v);
+  }
+}
+
+namespace {
 
 // A placeholder pair: [0] becomes the app's fd, [1] goes to the daemon. Made with the
 // socket's O_NONBLOCK (a file status flag, which dup3 carries over), saving an fcntl;
@@ -66,9 +91,12 @@ bool engine_option(int level, int name) {
     return name == SO_REUSEADDR || name == SO_KEEPALIVE || name == SO_LINGER ||
            name == SO_RCVBUF || name == SO_SNDBUF;
   }
-  return level == IPPROTO_TCP && (name == TCP_NODELAY || name == TCP_CORK ||
-                                  name == TCP_KEEPIDLE || name == TCP_KEEPINTVL ||
-                                  name == TCP_KEEPCNT || name == TCP_MAXSEG);
+  if (level == IPPROTO_IP) return name == IP_TOS || name == IP_TTL;
+  return level == IPPROTO_TCP &&
+         (name == TCP_NODELAY || name == TCP_CORK || name == TCP_KEEPIDLE ||
+          name == TCP_KEEPINTVL || name == TCP_KEEPCNT || name == TCP_MAXSEG ||
+          name == TCP_USER_TIMEOUT || name == TCP_CONGESTION || name == TCP_QUICKACK ||
+          name == TCP_DEFER_ACCEPT);
 }
 
 void fill_addr(sockaddr* addr, socklen_t* len, std::uint32_t ip_host, std::uint16_t port_host) {
@@ -113,6 +141,7 @@ int make_utcp(int fd, USocket& s, Client& c, bool keep_kernel_half) {
   s.owner = e;
   s.watch_pid = self_pid();
   replay_options(c, s, e);
+  replay_on_placeholder(fd, s, true);
   epoll_socket_became_utcp(fd);
   return 0;
 }
@@ -138,6 +167,13 @@ int adopt_accepted(Client& c, std::uint32_t owner, std::uint32_t slot, std::uint
   return pair[0];
 }
 
+bool notsent_below_lowat(const USocket& s, const Client& c, unsigned wake) {
+  if (s.notsent_lowat == 0) return true;  // unset: Linux's sysctl default, UINT_MAX
+  const std::uint64_t notsent =
+      std::uint64_t{s.tx_view(c).readable()} + s.block(c).notsent.load(std::memory_order_relaxed);
+  return (notsent << wake) < static_cast<std::uint32_t>(s.notsent_lowat);
+}
+
 short readiness(USocket& s, Client& c) {
   if (s.mode != USocket::Mode::kUtcp) return POLLOUT | POLLHUP;  // a fresh TCP socket
   // utcpd is gone: every utcp socket is dead, and every call on it fails at once.
@@ -148,7 +184,11 @@ short readiness(USocket& s, Client& c) {
   const std::uint32_t state = b.state.load(std::memory_order_acquire);
   if (b.generation.load(std::memory_order_relaxed) != s.generation) return POLLERR | POLLHUP;
   short m = 0;
-  if (s.rx_view(c).readable() > 0 || (state & (st::kRxEof | st::kError | st::kRxShut))) m |= POLLIN;
+  // Readable at SO_RCVLOWAT bytes (Linux's tcp_stream_is_readable), or at EOF/error.
+  // A lowat beyond the stream could never be met: the stream's size is the ceiling.
+  const std::uint32_t lowat =
+      std::min(static_cast<std::uint32_t>(std::max(s.rcvlowat, 1)), c.geometry().stream_capacity);
+  if (s.rx_view(c).readable() >= lowat || (state & (st::kRxEof | st::kError | st::kRxShut))) m |= POLLIN;
   if (state & st::kRxEof) m |= POLLRDHUP;
   // A reset or timed-out connection is shut both ways (Linux sets SHUTDOWN_MASK); the
   // error itself shows until read() or SO_ERROR took it.
@@ -158,7 +198,10 @@ short readiness(USocket& s, Client& c) {
       (state & st::kError)) {
     m |= POLLHUP;
   }
-  if ((state & st::kConnected) && !(state & st::kTxShut) && s.tx_view(c).writable() > 0) m |= POLLOUT;
+  if ((state & st::kConnected) && !(state & st::kTxShut) && s.tx_view(c).writable() > 0 &&
+      notsent_below_lowat(s, c, 1)) {
+    m |= POLLOUT;
+  }
   if (state & st::kTxShut) m |= POLLOUT;  // a write fails at once (EPIPE): it won't block
   if (state & st::kError) m |= POLLOUT;  // a failed connect is "writable" (then SO_ERROR)
   if (!(state & (st::kConnected | st::kConnecting | st::kError)) && !s.listening) {

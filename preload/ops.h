@@ -19,6 +19,14 @@ inline int fail(int err) {
 
 // Options the engine acts on (the rest is bookkeeping in the library, or unsupported).
 bool engine_option(int level, int name);
+// Sends the recorded engine options to one engine's share of s (a new socket's owner,
+// or another engine's share of a listener).
+void replay_options(Client& c, USocket& s, std::uint32_t engine);
+// Sets the recorded options the kernel keeps on a placeholder (SO_RCVBUF/SO_SNDBUF, and
+// with_priority SO_PRIORITY, also from IP_TOS) on placeholder fd: a new utcp socket's
+// own, or an accepted connection's, which inherits its listener's buffer sizes but,
+// as on Linux, not its priority.
+void replay_on_placeholder(int fd, const USocket& s, bool with_priority);
 // Writes an AF_INET address (host order in) to addr, truncated to *len as the kernel
 // does, and sets *len to the full size. Nothing when either is null.
 void fill_addr(sockaddr* addr, socklen_t* len, std::uint32_t ip_host, std::uint16_t port_host);
@@ -31,6 +39,11 @@ int make_utcp(int fd, USocket& s, Client& c, bool keep_kernel_half);
 // A new utcp fd for (slot, generation) handed out by engine `owner` (accept).
 int adopt_accepted(Client& c, std::uint32_t owner, std::uint32_t slot, std::uint32_t generation,
                    int flags, USocketPtr* out);
+
+// TCP_NOTSENT_LOWAT (Linux's tcp_stream_memory_free): room for more data only while the
+// bytes not yet sent (in tx, and in utcpd's send buffer), shifted left by `wake`, stay
+// under it. poll asks with wake = 1, a write with 0, as Linux does.
+bool notsent_below_lowat(const USocket& s, const Client& c, unsigned wake);
 
 // poll(2) bits (POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDHUP) of a utcp socket now.
 short readiness(USocket& s, Client& c);

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "preload/ops.h"
+#include "preload/option_values.h"
 #include "preload/real.h"
 
 using namespace utcp::preload;
@@ -19,17 +20,41 @@ using namespace utcp::preload;
 namespace {
 
 bool is_flag_option(int level, int name) {
-  return (level == IPPROTO_TCP && (name == TCP_NODELAY || name == TCP_CORK)) ||
+  return (level == IPPROTO_TCP && (name == TCP_NODELAY || name == TCP_CORK || name == TCP_QUICKACK)) ||
          (level == SOL_SOCKET && name == SO_KEEPALIVE);
 }
 
-int put_int(void* val, socklen_t* len, int v) {
-  if (val == nullptr || len == nullptr) return fail(EFAULT);
-  if (static_cast<int>(*len) < 0) return fail(EINVAL);
-  const socklen_t n = std::min<socklen_t>(*len, sizeof v);
-  std::memcpy(val, &v, n);
-  *len = n;
-  return 0;
+// The kernel answers these on the placeholder (a unix socket, where the generic socket
+// code runs): SO_PRIORITY, whose values above 6 need CAP_NET_ADMIN, which the kernel
+// checks with the caller's real credentials; SO_BINDTODEVICE, which reads "" (length 0)
+// for a socket bound to no device, as sshd expects.
+bool placeholder_option(int level, int name) {
+  return level == SOL_SOCKET && (name == SO_PRIORITY || name == SO_BINDTODEVICE);
+}
+
+// Keeps the latest value of each option, in the order they were last set (replay order
+// matters: IP_TOS and SO_PRIORITY both set the priority). A program that toggles
+// TCP_CORK around every response keeps one entry, not one per response.
+void record(USocket& s, const RecordedOption& o) {
+  std::erase_if(s.options, [&](const RecordedOption& r) { return r.level == o.level && r.name == o.name; });
+  s.options.push_back(o);
+}
+
+// Options the library keeps itself: 0 when `o` was one of them (stored in s).
+bool library_option(USocket& s, const RecordedOption& o) {
+  const int v = static_cast<int>(o.value);
+  if (o.level == SOL_SOCKET && o.name == SO_REUSEPORT) {
+    s.reuse_port = v != 0;
+  } else if (o.level == SOL_SOCKET && o.name == SO_RCVLOWAT) {
+    s.rcvlowat = rcvlowat_value(v, s);
+  } else if (o.level == IPPROTO_TCP && o.name == TCP_NOTSENT_LOWAT) {
+    s.notsent_lowat = v;
+  } else if (o.level == IPPROTO_IP && o.name == IP_BIND_ADDRESS_NO_PORT) {
+    s.bind_no_port = v != 0;
+  } else {
+    return false;
+  }
+  return true;
 }
 
 long timeval_ms(const timeval& tv) {
@@ -47,6 +72,11 @@ int name_of(int fd, sockaddr* addr, socklen_t* len, bool peer) {
   }
   if (addr == nullptr || len == nullptr) return fail(EFAULT);
   if (static_cast<int>(*len) < 0) return fail(EINVAL);
+  if (!peer && s->port_deferred) {
+    // IP_BIND_ADDRESS_NO_PORT: bound to an address, port 0 until connect() picks one.
+    fill_addr(addr, len, ntohl(s->local.sin_addr.s_addr), 0);
+    return 0;
+  }
   Client* c = Client::get();
   if (c == nullptr) return fail(ENETDOWN);
   utcp::shim::Command cmd;
@@ -92,45 +122,36 @@ int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
   if (!s) return r.setsockopt(fd, level, name, val, len);
   std::lock_guard<std::mutex> lock(s->mu);
   RecordedOption o{level, name, 0, 0};
-  const bool is_linger = level == SOL_SOCKET && name == SO_LINGER;
   const bool is_timeout = level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO);
-  if (s->mode == USocket::Mode::kUndecided || s->kernel_half >= 0) {
+  const bool kernel_checked = s->mode == USocket::Mode::kUndecided || s->kernel_half >= 0;
+  if (kernel_checked) {
     // The kernel checks the arguments (and keeps the option for a kernel future).
     const int target = s->mode == USocket::Mode::kUndecided ? fd : s->kernel_half;
     if (r.setsockopt(target, level, name, val, len) != 0) return -1;
-  } else {
-    if (val == nullptr && len > 0) return fail(EFAULT);
-    const socklen_t need = is_linger ? sizeof(linger) : is_timeout ? sizeof(timeval) : sizeof(int);
-    if (len < need && !(level == IPPROTO_TCP && name == TCP_INFO)) return fail(EINVAL);
   }
-  if (is_linger) {
-    linger l;
-    std::memcpy(&l, val, sizeof l);
-    o.value = l.l_onoff;
-    o.value2 = l.l_linger;
-  } else if (is_timeout) {
+  if (placeholder_option(level, name) && s->mode == USocket::Mode::kUtcp) {
+    return r.setsockopt(fd, level, name, val, len);
+  }
+  if (is_timeout) {
+    if (!kernel_checked && len < sizeof(timeval)) return fail(EINVAL);
+    if (val == nullptr) return fail(EFAULT);
     timeval tv;
     std::memcpy(&tv, val, sizeof tv);
     (name == SO_RCVTIMEO ? s->rcvtimeo_ms : s->sndtimeo_ms) = timeval_ms(tv);
     return 0;
-  } else if (val != nullptr && len >= sizeof(int)) {
-    int v;
-    std::memcpy(&v, val, sizeof v);
-    o.value = v;
   }
-  if (level == SOL_SOCKET && name == SO_REUSEPORT) {
-    s->reuse_port = o.value != 0;
-    return 0;
+  if (int err = parse_option(level, name, val, len, &o); err != 0) {
+    // An undecided socket took it on the kernel (e.g. a congestion control utcp does
+    // not have): it stays the kernel's; a utcp socket refuses it as Linux would.
+    if (s->mode == USocket::Mode::kUndecided) return 0;
+    return fail(err);
   }
   if (level == IPPROTO_TCP && name == TCP_DEFER_ACCEPT) {
-    s->defer_accept = static_cast<int>(o.value);  // accepted; connections are not deferred
-    return 0;
+    o.value = s->defer_accept = defer_accept_seconds(static_cast<int>(o.value));
   }
-  if (level == IPPROTO_TCP && name == TCP_QUICKACK) {
-    return 0;  // a hint for the next ACKs; the engine acks promptly anyway
-  }
+  if (library_option(*s, o)) return 0;
   if (s->mode == USocket::Mode::kUndecided) {
-    s->options.push_back(o);
+    record(*s, o);  // replayed on the engine, or on the placeholder
     return 0;
   }
   if (!engine_option(level, name)) return fail(ENOPROTOOPT);
@@ -150,7 +171,7 @@ int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
     cmd.slot = s->slot;
     cmd.generation = s->generation;
     c->post(s->owner, cmd);
-    s->options.push_back(o);
+    record(*s, o);
     return 0;
   }
   utcp::shim::Reply rep = call_owner(*c, *s, cmd);
@@ -163,7 +184,13 @@ int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
     }
   }
   if (rep.result < 0) return fail(-rep.result);
-  s->options.push_back(o);
+  if (level == IPPROTO_IP && name == IP_TOS) {
+    const int prio = tos_priority(static_cast<int>(o.value));  // as the kernel does
+    (void)r.setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &prio, sizeof prio);
+  } else if (level == SOL_SOCKET && (name == SO_RCVBUF || name == SO_SNDBUF)) {
+    (void)r.setsockopt(fd, level, name, val, len);  // for getsockopt's answer, see there
+  }
+  record(*s, o);
   return 0;
 }
 
@@ -182,6 +209,9 @@ int getsockopt(int fd, int level, int name, void* val, socklen_t* len) {
       case SO_PROTOCOL: return put_int(val, len, IPPROTO_TCP);
       case SO_ACCEPTCONN: return put_int(val, len, s->listening ? 1 : 0);
       case SO_REUSEPORT: return put_int(val, len, s->reuse_port ? 1 : 0);
+      case SO_RCVLOWAT: return put_int(val, len, s->rcvlowat);
+      case SO_PRIORITY:
+      case SO_BINDTODEVICE: return r.getsockopt(fd, level, name, val, len);
       case SO_RCVTIMEO:
       case SO_SNDTIMEO: {
         const long ms = name == SO_RCVTIMEO ? s->rcvtimeo_ms : s->sndtimeo_ms;
@@ -199,6 +229,10 @@ int getsockopt(int fd, int level, int name, void* val, socklen_t* len) {
     }
   }
   if (level == IPPROTO_TCP && name == TCP_DEFER_ACCEPT) return put_int(val, len, s->defer_accept);
+  if (level == IPPROTO_TCP && name == TCP_NOTSENT_LOWAT) return put_int(val, len, s->notsent_lowat);
+  if (level == IPPROTO_IP && name == IP_BIND_ADDRESS_NO_PORT) {
+    return put_ip_int(val, len, s->bind_no_port ? 1 : 0);
+  }
   Client* c = Client::get();
   if (c == nullptr) return fail(ENETDOWN);
   if (level == IPPROTO_TCP && name == TCP_INFO) {
@@ -249,11 +283,14 @@ int getsockopt(int fd, int level, int name, void* val, socklen_t* len) {
   }
   long v = rep.value;
   if (level == SOL_SOCKET && (name == SO_RCVBUF || name == SO_SNDBUF)) {
-    // Linux reports twice what was asked (the bookkeeping overhead it adds); a socket
-    // nobody sized reports the stream it really has.
-    v = v == 0 ? static_cast<long>(c->geometry().stream_capacity) : 2 * v;
+    // A socket nobody sized reports the stream it really has. A sized one reports what
+    // the kernel made of the request (twice it, within net.core.[rw]mem_max and the
+    // minimum), which the placeholder holds: the same generic socket code sized it.
+    if (v != 0) return r.getsockopt(fd, level, name, val, len);
+    v = static_cast<long>(c->geometry().stream_capacity);
   }
-  if (level == IPPROTO_TCP && name == TCP_MAXSEG && v == 0) v = 1448;
+  if (level == IPPROTO_TCP && name == TCP_CONGESTION) return put_congestion_name(val, len, v);
+  if (level == IPPROTO_IP) return put_ip_int(val, len, static_cast<int>(v));
   return put_int(val, len, static_cast<int>(v));
 }
 

@@ -37,7 +37,16 @@ bool unspec_any(const sockaddr* addr, socklen_t len) {
   return sin.sin_family == AF_UNSPEC && sin.sin_addr.s_addr == htonl(INADDR_ANY);
 }
 
-int utcp_bind(Client& c, USocket& s, const sockaddr_in& want) {
+int utcp_bind(Client& c, USocket& s, const sockaddr_in& want, bool may_defer_port = true) {
+  if (may_defer_port && s.bind_no_port && want.sin_port == 0) {
+    // IP_BIND_ADDRESS_NO_PORT: Linux leaves the port to connect() (or listen()), which
+    // can then share it among connections to different peers.
+    s.bound = true;
+    s.port_deferred = true;
+    s.local = want;
+    return 0;
+  }
+  s.port_deferred = false;
   utcp::shim::Command cmd;
   cmd.op = utcp::shim::Op::kBind;
   cmd.ip = ntohl(want.sin_addr.s_addr);
@@ -120,6 +129,10 @@ int accept_one(USocket& s, Client& c, sockaddr* addr, socklen_t* len, int flags)
     const int nfd = adopt_accepted(c, e, static_cast<std::uint32_t>(rep.value),
                                    static_cast<std::uint32_t>(rep.value2), flags, &child);
     if (nfd < 0) return -1;
+    // Linux clones the listener: what the library keeps of its options, too.
+    child->rcvlowat = s.rcvlowat;
+    child->notsent_lowat = s.notsent_lowat;
+    replay_on_placeholder(nfd, s, false);
     child->peer.sin_family = AF_INET;
     child->peer.sin_addr.s_addr = htonl(rep.ip);
     child->peer.sin_port = htons(rep.port);
@@ -249,6 +262,7 @@ int listen(int fd, int backlog) {
   const std::uint32_t state = s->block(*c).state.load();
   if (state & (st::kConnected | st::kConnecting)) return fail(EINVAL);
   if (s->listening) return 0;  // Linux: a second listen() only changes the backlog
+  if (s->port_deferred && utcp_bind(*c, *s, s->local, false) != 0) return -1;
   const int clamped = backlog < 0 ? 0 : backlog;
   utcp::shim::Command cmd;
   cmd.op = utcp::shim::Op::kListen;
@@ -268,6 +282,7 @@ int listen(int fd, int backlog) {
     cmd.generation = s->generation;
     rep = c->call(e, cmd);
     if (rep.result < 0) return fail(-rep.result);
+    replay_options(*c, *s, e);  // this share's connections inherit them, as the owner's do
   }
   if (s->kernel_half >= 0 && real().listen(s->kernel_half, backlog) != 0) return -1;
   s->listening = true;
@@ -337,6 +352,7 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
   cmd.ip = ntohl(dst.sin_addr.s_addr);
   cmd.port = ntohs(dst.sin_port);
   const utcp::shim::Reply rep = call_owner(*c, *s, cmd);
+  s->port_deferred = false;  // IP_BIND_ADDRESS_NO_PORT: the engine picked the port now
   s->connect_started = true;
   s->connect_reported = false;
   s->error_reported = false;

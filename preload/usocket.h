@@ -51,7 +51,14 @@ struct USocket {
   bool connect_reported = false;   // connect() returned 0 once (then EISCONN)
   std::atomic<bool> error_reported{false};  // the connection's error was returned once
   bool reuse_port = false;
-  int defer_accept = 0;
+  // Options the library itself answers or acts on (option_calls.cc), kept in every
+  // mode so they survive the switch to utcp.
+  int defer_accept = 0;            // TCP_DEFER_ACCEPT as Linux reports it (seconds)
+  int rcvlowat = 1;                // SO_RCVLOWAT: readable at this many bytes
+  int notsent_lowat = 0;           // TCP_NOTSENT_LOWAT; 0: none (Linux's sysctl default)
+  bool bind_no_port = false;       // IP_BIND_ADDRESS_NO_PORT
+  bool port_deferred = false;      // bound with port 0 under it: connect/listen pick the port
+  bool tx_more = false;            // the last send had MSG_MORE: utcpd holds the data back
   int kernel_half = -1;            // 0.0.0.0 listener: the kernel socket, accepting too
   std::uint32_t slot = 0;
   std::uint32_t generation = 0;

@@ -74,6 +74,9 @@ class ByteStream {
     return n;
   }
 
+  // Free-running count of the bytes written so far (mod 2^32): where a record ends.
+  std::uint32_t written() const { return head_; }
+
   // --- reader ---
   // Bytes published and not yet consumed (0 when poisoned).
   std::uint32_t readable() {
@@ -99,6 +102,8 @@ class ByteStream {
     if (k > 0) control_->tail.value.store(tail_, std::memory_order_release);
     return k;
   }
+  // Free-running count of the bytes consumed so far (mod 2^32).
+  std::uint32_t consumed() const { return tail_; }
   // peek + consume.
   std::size_t read(std::span<std::byte> out) { return consume(peek(out)); }
 

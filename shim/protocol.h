@@ -32,7 +32,7 @@
 namespace utcp::shim {
 
 inline constexpr std::uint32_t kRegionMagic = 0x70637475;  // "utcp"
-inline constexpr std::uint32_t kProtocolVersion = 1;
+inline constexpr std::uint32_t kProtocolVersion = 2;  // 2: kBarrier, kSendMore, kRecordEnd, SocketBlock::notsent
 inline constexpr std::uint32_t kMaxEngines = 32;
 inline constexpr std::uint32_t kMaxChannels = 64;  // processes of one family at a time
 
@@ -78,6 +78,9 @@ struct alignas(64) SocketBlock {
   std::atomic<std::uint64_t> acceptable{0};  // engines: bit e = engine e has a connection to accept
   std::atomic<std::uint32_t> rx_blocked{0};  // engine: it waits for room in rx (kick when freed)
   std::atomic<std::uint32_t> kick{0};        // app: a kick command is in flight (coalescing)
+  // engine: bytes its send buffer holds that were never sent; with what tx holds, the
+  // app's measure for TCP_NOTSENT_LOWAT (Linux: write_seq - snd_nxt).
+  std::atomic<std::uint32_t> notsent{0};
 };
 
 // --- rings ---
@@ -99,7 +102,16 @@ enum class Op : std::uint16_t {
   kClose,       // no reply: release this engine's share (listener parts, failed sockets)
   kBarrier,     // -> 0, once this engine has handled everything its mailbox held before
                 //   (the control thread's releases): makes a listener's close synchronous
+  kSendMore,    // no reply: a = 1: what tx holds from now on is MSG_MORE data (held like
+                //   TCP_CORK); a = 0: a send without MSG_MORE followed, release it
+  kRecordEnd,   // no reply: MSG_EOR; value = tx's byte count (ByteStream::written) at the
+                //   record's end
 };
+
+// TCP_CONGESTION travels by number (kSetOption value, kGetOption reply); the library
+// maps Linux's names ("reno", "cubic") to these.
+inline constexpr std::int64_t kCongestionReno = 1;
+inline constexpr std::int64_t kCongestionCubic = 2;
 
 // Command::flags
 inline constexpr std::uint16_t kNoReply = 1;  // kSetOption whose outcome the app knows already

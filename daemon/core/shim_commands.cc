@@ -95,7 +95,8 @@ void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& c
   Slot* slot = checked(r, cmd);
   if (slot == nullptr) {
     const bool posted =
-        cmd.op == shim::Op::kKick || cmd.op == shim::Op::kWatch || cmd.op == shim::Op::kClose;
+        cmd.op == shim::Op::kKick || cmd.op == shim::Op::kWatch || cmd.op == shim::Op::kClose ||
+        cmd.op == shim::Op::kSendMore || cmd.op == shim::Op::kRecordEnd;
     // A kick posted just before close() often arrives after the hang-up released the
     // slot (mail is read before commands): normal, and nothing to do.
     if (posted && cmd.slot < r.g.sockets) {
@@ -261,6 +262,26 @@ void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& c
     case shim::Op::kKick:
       // Cleared before looking, so data written after this point brings a new kick.
       r.region->view().socket(s).kick.store(0, std::memory_order_seq_cst);
+      transfer(r, s, now);
+      return;
+    case shim::Op::kSendMore:
+      // Posted before the MSG_MORE data is written (so it is held from its first byte)
+      // and after the data of the send that releases it (which goes out with the rest).
+      if (cmd.a != 0) {
+        slot->more = true;
+        transfer(r, s, now);
+        return;
+      }
+      transfer(r, s, now);
+      slot->more = false;
+      (void)engine_.send(slot->id, {}, {}, now);  // an empty send without MSG_MORE pushes
+      return;
+    case shim::Op::kRecordEnd:
+      // Bounded: an end the pump already passed is dropped there; past the bound, a
+      // record merges with the next one (the app is told nothing either way).
+      if (slot->tx && slot->record_ends.size() < kMaxRecordEnds) {
+        slot->record_ends.push_back(static_cast<std::uint32_t>(cmd.value));
+      }
       transfer(r, s, now);
       return;
     case shim::Op::kWatch:

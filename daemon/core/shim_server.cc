@@ -116,6 +116,7 @@ void ShimServer::channel_gone(RegionState& r, std::uint32_t c, Instant now) {
       for (std::size_t i = 0; i < n; ++i) {
         const shim::Command& cmd = commands_[i];
         const bool no_reply = cmd.op == shim::Op::kKick || cmd.op == shim::Op::kClose ||
+                              cmd.op == shim::Op::kSendMore || cmd.op == shim::Op::kRecordEnd ||
                               (cmd.op == shim::Op::kSetOption && (cmd.flags & shim::kNoReply));
         if (no_reply) execute(r, c, cmd, now);
       }
@@ -290,7 +291,23 @@ void ShimServer::note_error(RegionState& r, std::uint32_t s, int err) {
 void ShimServer::transfer(RegionState& r, std::uint32_t s, Instant now) {
   pump_tx(r, s, now);
   pump_rx(r, s, now);
+  const Slot& slot = r.slots[s];
+  if (slot.used && !slot.listener) {
+    r.region->view().socket(s).notsent.store(engine_.unsent_bytes(slot.id), std::memory_order_relaxed);
+  }
   maybe_finish_close(r, s, now);
+}
+
+std::uint32_t ShimServer::next_record_end(Slot& slot) {
+  auto& ends = slot.record_ends;
+  while (!ends.empty()) {
+    // App-written: an end behind the read position, or further than a stream can
+    // hold, is no record end we can honour.
+    const std::uint32_t ahead = ends.front() - slot.tx->consumed();
+    if (ahead != 0 && ahead <= slot.tx->capacity()) return ahead;
+    ends.erase(ends.begin());
+  }
+  return 0;
 }
 
 void ShimServer::pump_tx(RegionState& r, std::uint32_t s, Instant now) {
@@ -299,9 +316,13 @@ void ShimServer::pump_tx(RegionState& r, std::uint32_t s, Instant now) {
   shim::ByteStream& tx = *slot.tx;
   bool moved = false;
   for (;;) {
-    const std::size_t n = tx.peek(std::as_writable_bytes(std::span(scratch_)));
+    const std::uint32_t to_end = next_record_end(slot);
+    std::size_t n = tx.peek(std::as_writable_bytes(std::span(scratch_)));
     if (n == 0) break;
-    auto sent = engine_.send(slot.id, std::span(scratch_.data(), n), {}, now);
+    const bool eor = to_end != 0 && to_end <= n;
+    if (eor) n = to_end;  // the record's last byte ends this send: MSG_EOR reaches the engine
+    auto sent = engine_.send(slot.id, std::span(scratch_.data(), n),
+                             {.peek = false, .more = slot.more, .eor = eor}, now);
     slot.tx_refused = !sent && sent.err() != EAGAIN;
     if (!sent) {
       if (sent.err() == EPIPE) {
@@ -313,6 +334,9 @@ void ShimServer::pump_tx(RegionState& r, std::uint32_t s, Instant now) {
       }
       break;
     }
+    // The engine's unsent count goes up before tx goes down: an app checking
+    // TCP_NOTSENT_LOWAT in between counts these bytes twice, never zero times.
+    r.region->view().socket(s).notsent.store(engine_.unsent_bytes(slot.id), std::memory_order_release);
     tx.consume(*sent);
     counters_.bytes_from_apps += *sent;
     moved = *sent > 0;

@@ -119,6 +119,9 @@ class ShimServer {
     bool released = false;      // no app holds it any more: finish sending, then close
     bool shut_wr_pending = false;  // shutdown(SHUT_WR) waits for tx to drain
     bool tx_refused = false;       // the engine takes no more data (EPIPE, an error): tx never drains
+    bool more = false;             // the app's last send had MSG_MORE (kSendMore)
+    // MSG_EOR record ends in tx (ByteStream counters), oldest first (kRecordEnd).
+    std::vector<std::uint32_t> record_ends;
     bool dirty = false;
     std::uint32_t pending_channel = kNoChannel;  // the only process that may register it
     std::uint32_t generation = 0;
@@ -154,6 +157,10 @@ class ShimServer {
   void on_engine_event(const stack::engine::SocketEvent& ev, stack::Instant now);
   void transfer(RegionState& r, std::uint32_t s, stack::Instant now);
   void pump_tx(RegionState& r, std::uint32_t s, stack::Instant now);
+  // Bytes from tx's read position to the next MSG_EOR record end (0: none); drops
+  // ends already passed.
+  static std::uint32_t next_record_end(Slot& slot);
+  static constexpr std::size_t kMaxRecordEnds = 64;  // pending per socket
   void pump_rx(RegionState& r, std::uint32_t s, stack::Instant now);
   void note_error(RegionState& r, std::uint32_t s, int err);
   void mark(RegionState& r, std::uint32_t s);

@@ -12,12 +12,12 @@
 
 static void *volatile g_null; /* hidden NULL for the EFAULT checks */
 
-static int set_int(int fd, int level, int opt, int v) {
+int set_int(int fd, int level, int opt, int v) {
   return setsockopt(fd, level, opt, &v, sizeof v);
 }
 
 /* Prints "default=D set=rc get=V" for an int option. */
-static void int_opt(const char *name, int fd, int level, int opt, int v) {
+void int_opt(const char *name, int fd, int level, int opt, int v) {
   int d = sockopt_int(fd, level, opt);
   int rc = set_int(fd, level, opt, v);
   const char *rs = rc == 0 ? "ok" : rcstr(rc);

@@ -105,6 +105,11 @@ int ctl_open(void);
  * or "ERR NOREPLY" if none came within the bound. */
 const char *ctl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* --- Options (checks_opts.c). */
+int set_int(int fd, int level, int opt, int v); /* setsockopt of an int */
+/* Prints "default=D set=rc get=V" for an int option. */
+void int_opt(const char *name, int fd, int level, int opt, int v);
+
 /* --- Areas (checks_*.c). */
 void checks_socket(void);
 void checks_bind_listen(void);
@@ -113,6 +118,7 @@ void checks_io(void);
 void checks_io_errors(void);
 void checks_sendfile(void);
 void checks_opts(void);
+void checks_server_opts(void);
 void checks_fcntl_dup(void);
 void checks_poll(void);
 void checks_epoll(void);

@@ -17,6 +17,7 @@
 #pragma weak checks_io_errors
 #pragma weak checks_sendfile
 #pragma weak checks_opts
+#pragma weak checks_server_opts
 #pragma weak checks_fcntl_dup
 #pragma weak checks_poll
 #pragma weak checks_epoll
@@ -32,7 +33,8 @@ static const struct {
     {"accept_connect", checks_accept_connect},
     {"io", checks_io},           {"io_errors", checks_io_errors},
     {"sendfile", checks_sendfile},
-    {"opts", checks_opts},       {"fcntl_dup", checks_fcntl_dup},
+    {"opts", checks_opts},       {"server_opts", checks_server_opts},
+    {"fcntl_dup", checks_fcntl_dup},
     {"poll", checks_poll},       {"epoll", checks_epoll},
     {"process", checks_process}, {"eintr", checks_eintr},
 };

@@ -143,7 +143,7 @@ void Engine::settle(std::uint32_t index) {
     return;
   }
   std::uint32_t bits = s.conn->take_events();
-  if (s.parent != kNoIndex && handshake_done(bits, s.conn->state())) {
+  if (s.parent != kNoIndex && handshake_done(bits, s.conn->state()) && !s.conn->deferred()) {
     promote_child(index);
   }
   if (s.conn->state() == tcp::State::kTimeWait && s.gauge_state != tcp::State::kTimeWait &&

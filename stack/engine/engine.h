@@ -39,6 +39,7 @@ struct SocketEvent {
 struct MsgFlags {
   bool peek = false;  // MSG_PEEK
   bool more = false;  // MSG_MORE
+  bool eor = false;   // MSG_EOR: the data, if all taken, ends a record
 };
 
 enum class ShutdownHow : std::uint8_t { kRead, kWrite, kBoth };  // SHUT_RD, SHUT_WR, SHUT_RDWR
@@ -89,10 +90,14 @@ class Engine final : private tcp::SegmentSink {
   Errno abort(SocketId id, Instant now);
   Errno set_options(SocketId id, const SocketOptions& opts, Instant now);
   Result<SocketOptions> options(SocketId id);
+  // TCP_QUICKACK or TCP_NODELAY set to 1: tcp::Connection::push.
+  Errno push(SocketId id, tcp::Push what, Instant now);
   Result<wire::Endpoint> getsockname(SocketId id);
   Result<wire::Endpoint> getpeername(SocketId id);
   Result<tcp::TcpInfo> info(SocketId id);
   Result<int> take_error(SocketId id);  // SO_ERROR
+  // Bytes written and never sent (0 for anything but a connection): TCP_NOTSENT_LOWAT.
+  std::uint32_t unsent_bytes(SocketId id);
   // Level-triggered readiness now (tcp::events bits), for poll() and new epoll sets.
   Result<std::uint32_t> readiness(SocketId id);
 
@@ -172,7 +177,7 @@ class Engine final : private tcp::SegmentSink {
   void drop(wire::ParseError why);
 
   // --- engine_output.cc: frames out, ARP ---
-  bool emit(const wire::FourTuple& tuple, const wire::TcpRepr& repr,
+  bool emit(const wire::FourTuple& tuple, const tcp::IpFields& ip, const wire::TcpRepr& repr,
             std::span<const std::uint8_t> payload1,
             std::span<const std::uint8_t> payload2) override;
   void send_reset(const wire::FourTuple& tuple, const wire::TcpRepr& seg,

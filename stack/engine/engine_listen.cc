@@ -112,7 +112,8 @@ void Engine::send_cookie_syn_ack(const Socket& listener, const wire::FourTuple& 
   }
   const wire::TcpRepr syn_ack =
       tcp::build_syn_ack(tcp_cfg_, listener.options.tcp, offered, iss, tsval);
-  if (emit(tuple, syn_ack, {}, {})) {
+  const tcp::SocketOptions& lo = listener.options.tcp;  // Linux answers with the listener's
+  if (emit(tuple, tcp::IpFields{lo.tos, lo.ttl}, syn_ack, {}, {})) {
     ++counters_.syn_cookies_sent;
   }
 }

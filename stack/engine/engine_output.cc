@@ -50,7 +50,7 @@ std::optional<wire::Ipv4Addr> Engine::next_hop(wire::Ipv4Addr dst) const {
   return cfg_.gateway;
 }
 
-bool Engine::emit(const wire::FourTuple& tuple, const wire::TcpRepr& repr,
+bool Engine::emit(const wire::FourTuple& tuple, const tcp::IpFields& fields, const wire::TcpRepr& repr,
                   std::span<const std::uint8_t> payload1,
                   std::span<const std::uint8_t> payload2) {
   const std::optional<wire::Ipv4Addr> hop = next_hop(tuple.remote.addr);
@@ -67,6 +67,8 @@ bool Engine::emit(const wire::FourTuple& tuple, const wire::TcpRepr& repr,
   ip.src = tuple.local.addr;
   ip.dst = tuple.remote.addr;
   ip.ident = next_ip_ident_++;
+  ip.tos = fields.tos;
+  ip.ttl = fields.ttl;
   const wire::FrameChecksums csum{caps_.tx_ip_checksum, caps_.tx_l4_checksum};
   const std::size_t len =
       wire::emit_tcp_frame({buf->data, buf->capacity}, caps_.mac, mac.value_or(wire::MacAddr{}),
@@ -106,7 +108,7 @@ void Engine::send_reset(const wire::FourTuple& tuple, const wire::TcpRepr& seg,
     ++counters_.drop_rst_no_socket;
     return;
   }
-  if (emit(tuple, *rst, {}, {})) {
+  if (emit(tuple, tcp::IpFields{}, *rst, {}, {})) {
     ++counters_.rst_sent_no_socket;
   }
 }

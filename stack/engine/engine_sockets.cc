@@ -229,6 +229,9 @@ Result<std::size_t> Engine::send(SocketId id, std::span<const std::uint8_t> data
     return Result<std::size_t>::error(EPIPE);  // sk_stream_wait_connect on a closed socket
   }
   Result<std::size_t> r = s->conn->send(data, flags.more, now);
+  if (flags.eor && r.ok() && *r == data.size()) {
+    s->conn->mark_record_end();
+  }
   settle(id.index);
   return r;
 }
@@ -329,6 +332,24 @@ Errno Engine::set_options(SocketId id, const SocketOptions& opts, Instant now) {
   }
   settle(id.index);
   return e;
+}
+
+std::uint32_t Engine::unsent_bytes(SocketId id) {
+  const Socket* s = live(id);
+  return s != nullptr && s->kind == SocketKind::kConnection ? s->conn->unsent_bytes() : 0;
+}
+
+Errno Engine::push(SocketId id, tcp::Push what, Instant now) {
+  now_ = now;
+  Socket* s = live(id);
+  if (s == nullptr) {
+    return EBADF;
+  }
+  if (s->kind == SocketKind::kConnection) {
+    s->conn->push(what, now);
+    settle(id.index);
+  }
+  return 0;
 }
 
 Result<SocketOptions> Engine::options(SocketId id) {

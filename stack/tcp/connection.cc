@@ -92,7 +92,7 @@ TcpConnection::TcpConnection(const ConnectionContext& ctx, const SocketOptions& 
   tcb_.snd_mss = std::min<std::uint32_t>(tcb_.rcv_mss, 536);
   rcv_buf_.reset(receive_buffer_size());
   snd_buf_.reset(send_buffer_size());
-  cc_ = cc::make_congestion_control(cfg_.cc, tcb_.snd_mss, cfg_.initial_cwnd_segments);
+  cc_ = cc::make_congestion_control(cc_algorithm(), tcb_.snd_mss, cfg_.initial_cwnd_segments);
   last_rcv_ = now;
   last_send_ = now;
   challenge_window_start_ = now;
@@ -176,7 +176,7 @@ void TcpConnection::negotiate(const PeerOffer& offer) {
   std::uint32_t mss = std::min<std::uint32_t>(offer.mss, advertised_mss(cfg_, opts_));
   mss = std::max(mss, kMinSndMss + kTimestampOverhead);
   tcb_.snd_mss = mss - (tcb_.ts_ok ? kTimestampOverhead : 0);
-  cc_ = cc::make_congestion_control(cfg_.cc, tcb_.snd_mss, cfg_.initial_cwnd_segments);
+  cc_ = cc::make_congestion_control(cc_algorithm(), tcb_.snd_mss, cfg_.initial_cwnd_segments);
 }
 
 // --- state bookkeeping ---
@@ -208,7 +208,15 @@ void TcpConnection::enter_established(Instant now) {
   ++ctx_.counters->established;
   note_events(events::kConnected | events::kWritable);
   arm_keepalive(now);
+  head_sent_ = kNever;  // the SYN is acknowledged
+  if (passive_ && opts_.defer_accept > Duration::zero()) {
+    // TCP_DEFER_ACCEPT: the listener hands this connection over when data or a FIN
+    // arrives (process_text, process_fin) or when the time is up (on_timer).
+    timers_.defer = now + opts_.defer_accept;
+  }
 }
+
+void TcpConnection::end_defer() { timers_.defer = kNever; }
 
 void TcpConnection::enter_time_wait(Instant now) {
   set_state(State::kTimeWait);
@@ -221,6 +229,7 @@ void TcpConnection::enter_time_wait(Instant now) {
   // Nothing more can be sent, and the application has seen EOF or closed: keep only
   // what TIME-WAIT needs (RCV.NXT, SND.NXT, TS.Recent).
   snd_buf_.release();
+  record_ends_.clear();
   if (orphan_) {
     rcv_buf_.release();
   }
@@ -243,6 +252,7 @@ void TcpConnection::enter_closed(int err) {
   }
   // RFC 9293 §3.10.7.4: on reset "all segment queues should be flushed".
   snd_buf_.release();
+  record_ends_.clear();
   reassembly_.clear();
   scoreboard_.clear();
   rd_shutdown_ = rd_shutdown_ || err != 0;
@@ -261,11 +271,22 @@ void TcpConnection::queue_fin(Instant now) {
   output(now);
 }
 
-std::size_t TcpConnection::send_space() const {
-  if (snd_buf_.capacity() == 0) {
-    return 0;
-  }
-  return snd_buf_.free_space();
+std::size_t TcpConnection::send_space() const { return send_room(); }
+
+namespace {
+// What a ring of `capacity` holding `size` bytes may still take under `limit` (0: none).
+std::size_t room_under(std::size_t capacity, std::size_t size, std::uint32_t limit) {
+  const std::size_t cap = limit != 0 ? std::min<std::size_t>(limit, capacity) : capacity;
+  return cap > size ? cap - size : 0;
+}
+}  // namespace
+
+std::size_t TcpConnection::receive_room() const {
+  return room_under(rcv_buf_.capacity(), rcv_buf_.size(), opts_.rcvbuf);
+}
+
+std::size_t TcpConnection::send_room() const {
+  return room_under(snd_buf_.capacity(), snd_buf_.size(), opts_.sndbuf);
 }
 
 std::uint32_t TcpConnection::take_events() {
@@ -284,6 +305,15 @@ int TcpConnection::take_error() {
 
 Result<std::size_t> TcpConnection::send(std::span<const std::uint8_t> data, bool more,
                                         Instant now) {
+  if (data.empty()) {
+    // No data: only MSG_MORE changes (the library's send without it after one with it
+    // releases what was held). Nothing is reported; the next real call sees any error.
+    more_ = more;
+    if (synchronized()) {
+      output(now);
+    }
+    return std::size_t{0};
+  }
   if (error_ != 0) {
     return Result<std::size_t>::error(take_error());
   }
@@ -306,13 +336,21 @@ Result<std::size_t> TcpConnection::send(std::span<const std::uint8_t> data, bool
     default:
       return Result<std::size_t>::error(EPIPE);
   }
-  if (snd_buf_.free_space() == 0) {
+  const std::size_t room = send_room();
+  if (room == 0) {
     return Result<std::size_t>::error(EAGAIN);
   }
-  const std::size_t n = snd_buf_.push(data);
+  const std::size_t n = snd_buf_.push(data.first(std::min(room, data.size())));
   more_ = more;
   output(now);
   return n;
+}
+
+void TcpConnection::mark_record_end() {
+  const SeqNum end = data_end();
+  if (!snd_buf_.empty() && (record_ends_.empty() || record_ends_.back() < end)) {
+    record_ends_.push_back(end);
+  }
 }
 
 Result<std::size_t> TcpConnection::recv(std::span<std::uint8_t> out, bool peek, Instant now) {
@@ -417,20 +455,25 @@ void TcpConnection::abort(Instant now) {
 }
 
 Errno TcpConnection::set_options(const SocketOptions& opts, Instant now) {
+  // Linux pushes pending frames when the cork comes off or Nagle is turned off (and
+  // push() is what setting TCP_NODELAY does under the cork).
   const bool flush = (opts_.cork && !opts.cork) || (!opts_.nodelay && opts.nodelay);
   const bool keepalive_changed = opts.keepalive != opts_.keepalive ||
                                  opts.keepalive_idle != opts_.keepalive_idle;
-  // Buffer sizes and the MSS are fixed once the rings exist and the SYN is out; like
-  // Linux after connect(), a later SO_RCVBUF/TCP_MAXSEG does not resize them.
-  const std::uint32_t rcvbuf = opts_.rcvbuf;
-  const std::uint32_t sndbuf = opts_.sndbuf;
+  const bool cc_changed = opts.congestion != opts_.congestion;
+  // The MSS is fixed once the SYN is out (Linux keeps a later TCP_MAXSEG for the next
+  // connect). SO_RCVBUF/SO_SNDBUF apply at once, within the rings this connection has
+  // (receive_room, send_room): the window and the queue follow them, as on Linux.
   const std::uint16_t user_mss = opts_.user_mss;
   opts_ = opts;
-  opts_.rcvbuf = rcvbuf;
-  opts_.sndbuf = sndbuf;
   opts_.user_mss = user_mss;
   if (keepalive_changed) {
     arm_keepalive(now);
+  }
+  if (cc_changed) {
+    // Linux's tcp_reinit_congestion_control: the new algorithm starts from its own
+    // initial state (here: the initial window, as on a fresh connection).
+    cc_ = cc::make_congestion_control(cc_algorithm(), tcb_.snd_mss, cfg_.initial_cwnd_segments);
   }
   if (flush) {
     more_ = false;
@@ -439,6 +482,21 @@ Errno TcpConnection::set_options(const SocketOptions& opts, Instant now) {
     }
   }
   return 0;
+}
+
+void TcpConnection::push(Push what, Instant now) {
+  if (what == Push::kAck) {
+    if ((state_ == State::kEstablished || state_ == State::kCloseWait) &&
+        timers_.delack != kNever) {
+      send_ack(now);
+    }
+    return;
+  }
+  if (synchronized()) {
+    push_once_ = true;
+    output(now);
+    push_once_ = false;
+  }
 }
 
 TcpInfo TcpConnection::info() const {

@@ -38,6 +38,14 @@ inline constexpr std::uint32_t kError = 1u << 5;      // reset, timeout, unreach
 inline constexpr std::uint32_t kClosed = 1u << 6;     // reached CLOSED: engine may reap
 }  // namespace events
 
+enum class Push : std::uint8_t { kAck, kData };
+
+// The IPv4 header fields a socket chooses (IP_TOS, IP_TTL), for every segment it sends.
+struct IpFields {
+  std::uint8_t tos = 0;
+  std::uint8_t ttl = 64;
+};
+
 // Where a connection's segments go. The engine implements it by building the frame
 // (Ethernet, IPv4, TCP) around the header and the payload, which may come from the
 // send ring in two pieces. Returns false when no buffer is available: the
@@ -45,7 +53,7 @@ inline constexpr std::uint32_t kClosed = 1u << 6;     // reached CLOSED: engine 
 class SegmentSink {
  public:
   virtual ~SegmentSink() = default;
-  virtual bool emit(const wire::FourTuple& tuple, const wire::TcpRepr& repr,
+  virtual bool emit(const wire::FourTuple& tuple, const IpFields& ip, const wire::TcpRepr& repr,
                     std::span<const std::uint8_t> payload1,
                     std::span<const std::uint8_t> payload2) = 0;
 };
@@ -155,6 +163,10 @@ class Connection {
   // pending error after a reset or timeout.
   // `more` is MSG_MORE: hold a partial segment like TCP_CORK.
   virtual Result<std::size_t> send(std::span<const std::uint8_t> data, bool more, Instant now) = 0;
+  // MSG_EOR: the bytes queued so far end a record. No segment (first transmission or
+  // retransmission) carries them together with later bytes: Linux's
+  // tcp_skb_can_collapse keeps an EOR skb closed.
+  virtual void mark_record_end() = 0;
   // Copies out of the receive buffer; 0 at end of stream; EAGAIN when empty.
   virtual Result<std::size_t> recv(std::span<std::uint8_t> out, bool peek, Instant now) = 0;
   virtual Errno shutdown(bool read, bool write, Instant now) = 0;
@@ -164,6 +176,11 @@ class Connection {
   virtual void abort(Instant now) = 0;           // RST now, state CLOSED
   virtual Errno set_options(const SocketOptions& opts, Instant now) = 0;
   virtual const SocketOptions& options() const = 0;
+  // What an option sends at once when it is set (even to the value it had):
+  // kAck, TCP_QUICKACK 1: a pending delayed ACK (Linux's __tcp_sock_set_quickack, in
+  // ESTABLISHED and CLOSE-WAIT); kData, TCP_NODELAY 1: the queued data, a partial
+  // segment too, even under TCP_CORK (Linux's TCP_NAGLE_PUSH).
+  virtual void push(Push what, Instant now) = 0;
 
   // --- observation ---
   virtual State state() const = 0;
@@ -172,11 +189,16 @@ class Connection {
   virtual std::uint32_t peek_events() const = 0;
   virtual std::size_t readable_bytes() const = 0;
   virtual std::size_t send_space() const = 0;
+  // Bytes the application wrote that were never sent (TCP_NOTSENT_LOWAT's measure).
+  virtual std::uint32_t unsent_bytes() const = 0;
   // Linux's sk_shutdown bits: the receive side ends with the peer's FIN, shutdown(SHUT_RD),
   // close() or an error; the send side with shutdown(SHUT_WR), close() or an error.
   virtual bool receive_shut() const = 0;
   virtual bool send_shut() const = 0;
   virtual int take_error() = 0;                  // SO_ERROR: pending errno, then cleared
+  // A passive connection held back from accept() by TCP_DEFER_ACCEPT: its handshake
+  // is done but neither data nor a FIN arrived, and the defer time has not passed.
+  virtual bool deferred() const = 0;
   virtual TcpInfo info() const = 0;
 };
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -52,12 +53,14 @@ class TcpConnection final : public Connection {
   Instant next_deadline() const override;
 
   Result<std::size_t> send(std::span<const std::uint8_t> data, bool more, Instant now) override;
+  void mark_record_end() override;
   Result<std::size_t> recv(std::span<std::uint8_t> out, bool peek, Instant now) override;
   Errno shutdown(bool read, bool write, Instant now) override;
   void close(Instant now) override;
   void abort(Instant now) override;
   Errno set_options(const SocketOptions& opts, Instant now) override;
   const SocketOptions& options() const override { return opts_; }
+  void push(Push what, Instant now) override;
 
   State state() const override { return state_; }
   const wire::FourTuple& tuple() const override { return tuple_; }
@@ -65,9 +68,13 @@ class TcpConnection final : public Connection {
   std::uint32_t peek_events() const override { return events_; }
   std::size_t readable_bytes() const override { return rcv_buf_.size(); }
   std::size_t send_space() const override;
+  std::uint32_t unsent_bytes() const override {
+    return data_end() > tcb_.snd_max ? static_cast<std::uint32_t>(data_end() - tcb_.snd_max) : 0;
+  }
   bool receive_shut() const override { return rd_shutdown_ || tcb_.peer_fin; }
   bool send_shut() const override { return wr_shutdown_; }
   int take_error() override;
+  bool deferred() const override { return timers_.defer != kNever; }
   TcpInfo info() const override;
 
  private:
@@ -85,6 +92,10 @@ class TcpConnection final : public Connection {
   SeqNum data_end() const { return data_start() + static_cast<std::uint32_t>(snd_buf_.size()); }
   std::uint32_t receive_buffer_size() const;
   std::uint32_t send_buffer_size() const;
+  // Room within SO_RCVBUF / SO_SNDBUF as they are now: a live connection keeps the rings
+  // it was created with, and a smaller size set later limits how much of them is used.
+  std::size_t receive_room() const;
+  std::size_t send_room() const;
 
   // --- tcp_input.cc: RFC 9293 §3.10.7 ---
   void input_syn_sent(const wire::TcpRepr& seg, std::span<const std::uint8_t> payload,
@@ -127,11 +138,15 @@ class TcpConnection final : public Connection {
   bool emit_raw(const wire::TcpRepr& repr, std::span<const std::uint8_t> p1,
                 std::span<const std::uint8_t> p2);
   std::uint32_t max_payload() const;
+  // Sequence space from seq to the next MSG_EOR record end, or `len` if that is nearer.
+  std::uint32_t record_limit(SeqNum seq, std::uint32_t len) const;
   void fill_options(wire::TcpRepr& repr, Instant now) const;
   std::uint16_t window_field();
   std::uint32_t offered_window() const;
   std::uint32_t tsval(Instant now) const;
   void arm_rto(Instant now);
+  std::optional<Instant> user_deadline() const;
+  void end_defer();
   void update_persist(Instant now);
   std::uint32_t usable_window() const;
   std::uint32_t flight_size() const;
@@ -142,6 +157,7 @@ class TcpConnection final : public Connection {
   void on_persist(Instant now);
   void on_keepalive(Instant now);
   void on_delack(Instant now);
+  void on_cork(Instant now);
   void arm_keepalive(Instant now);
   Duration persist_interval() const;
 
@@ -168,6 +184,7 @@ class TcpConnection final : public Connection {
   sack::Reassembly reassembly_;
   sack::Scoreboard scoreboard_;
   std::unique_ptr<cc::CongestionControl> cc_;
+  cc::Algorithm cc_algorithm() const { return opts_.congestion.value_or(cfg_.cc); }
   cc::RttEstimator rtt_;
 
   // RFC 6298 §3 (Karn): one timed segment, never a retransmitted one.
@@ -197,6 +214,7 @@ class TcpConnection final : public Connection {
 
   std::uint32_t persist_backoff_ = 0;
   std::uint32_t probes_out_ = 0;      // unanswered persist or keepalive probes
+  Instant probe_start_ = kNever;      // the first zero-window probe of this stall
   Instant last_rcv_{};                // keepalive idle time starts here
   Instant last_send_{};               // RFC 5681 §4.1 idle restart
   Instant challenge_window_start_{};  // RFC 5961 §7 rate limit
@@ -209,6 +227,13 @@ class TcpConnection final : public Connection {
   bool rd_shutdown_ = false;
   bool wr_shutdown_ = false;
   bool more_ = false;         // the last send() had MSG_MORE
+  // Ends of MSG_EOR records not yet acknowledged, ascending (bounded by the send buffer:
+  // each covers at least one byte).
+  std::deque<SeqNum> record_ends_;
+  bool push_once_ = false;    // the next output() sends a partial segment despite the cork
+  // When the oldest unacknowledged segment (or the SYN) was first sent, for
+  // TCP_USER_TIMEOUT (Linux's retrans_stamp); kNever while nothing is in flight.
+  Instant head_sent_ = kNever;
   bool ack_now_ = false;
   std::uint32_t events_ = 0;
   int error_ = 0;

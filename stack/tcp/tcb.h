@@ -60,6 +60,8 @@ struct Timers {
   Instant delack = kNever;     // RFC 5681 §4.2 / RFC 1122 §4.2.3.2 delayed ACK
   Instant keepalive = kNever;  // RFC 1122 §4.2.3.6
   Instant close = kNever;      // TIME-WAIT 2*MSL, or FIN-WAIT-2 of an orphan
+  Instant cork = kNever;       // a partial segment held by TCP_CORK/MSG_MORE goes (kCorkCeiling)
+  Instant defer = kNever;      // TCP_DEFER_ACCEPT: hand the connection over without data
 };
 
 }  // namespace utcp::stack::tcp

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "stack/base/time.h"
 #include "stack/cc/algorithm.h"
@@ -52,6 +53,22 @@ struct SocketOptions {
   std::uint32_t rcvbuf = 0;  // 0: TcpConfig default
   std::uint32_t sndbuf = 0;
   std::uint16_t user_mss = 0;  // TCP_MAXSEG; 0: from the MTU
+  std::uint8_t tos = 0;        // IP_TOS: the TOS byte of every segment (ECN bits clear)
+  std::uint8_t ttl = 64;       // IP_TTL (Linux's ip_default_ttl when unset)
+  // TCP_USER_TIMEOUT: data (or a SYN) unacknowledged this long aborts the connection
+  // with ETIMEDOUT, whatever the retry count says (RFC 5482); 0: the retries decide.
+  Duration user_timeout{0};
+  std::optional<cc::Algorithm> congestion;  // TCP_CONGESTION; none: TcpConfig::cc
+  // TCP_QUICKACK's mode as getsockopt reports it (Linux: not in "pingpong" mode).
+  // Stored: our delayed-ACK rule (every second full segment, 40 ms) is the same in
+  // both modes; setting it to 1 sends a pending ACK at once (Connection::push).
+  bool quickack = true;
+  // TCP_DEFER_ACCEPT on a listener: a connection whose handshake completed waits
+  // this long for its first data (or FIN) before accept() gets it; 0: at once.
+  Duration defer_accept{0};
 };
+
+// Linux's ceiling on how long TCP_CORK (and MSG_MORE) hold a partial segment (tcp(7)).
+inline constexpr Duration kCorkCeiling = std::chrono::milliseconds(200);
 
 }  // namespace utcp::stack::tcp

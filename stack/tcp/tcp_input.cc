@@ -388,14 +388,20 @@ void TcpConnection::on_new_ack(const wire::TcpRepr& seg, Instant now) {
   snd_buf_.consume(data_acked);
   bytes_acked_ += data_acked;
   tcb_.snd_una = seg.ack;
+  while (!record_ends_.empty() && record_ends_.front() <= tcb_.snd_una) {
+    record_ends_.pop_front();
+  }
   tcb_.syn_acked = true;
   if (tcb_.snd_nxt < tcb_.snd_una) {
     tcb_.snd_nxt = tcb_.snd_una;  // data sent before an RTO arrived after all
   }
   rtt_.reset_backoff();
   probes_out_ = 0;
+  probe_start_ = kNever;
   // RFC 6298 §5.2-5.3: stop the timer when all is acknowledged, else restart it.
   timers_.rto = tcb_.snd_una == tcb_.snd_max ? kNever : now + rtt_.rto();
+  // The new head of the queue was sent at most an RTT ago; `now` stands for it.
+  head_sent_ = tcb_.snd_una == tcb_.snd_max ? kNever : now;
   if (data_acked > 0) {
     note_events(events::kWritable);
   }
@@ -449,6 +455,7 @@ void TcpConnection::process_text(SeqNum seq, std::span<const std::uint8_t> text,
   bytes_received_ += n + filled;
   ctx_.counters->bytes_in += n + filled;
   note_events(events::kReadable);
+  end_defer();  // TCP_DEFER_ACCEPT waited for this
   schedule_ack(now);
 }
 
@@ -473,6 +480,7 @@ void TcpConnection::process_fin(Instant now) {
   tcb_.peer_fin = true;
   tcb_.rcv_fin_seq.reset();
   ack_now_ = true;
+  end_defer();  // a FIN hands a deferred connection over, as data does (Linux: not a bare ACK)
   note_events(events::kReadable | events::kReadHangup);
   switch (state_) {
     case State::kSynReceived:

@@ -77,16 +77,25 @@ void TcpConnection::send_new_data(Instant now) {
     const std::uint32_t cwnd_room = cc_->cwnd() > in_flight ? cc_->cwnd() - in_flight : 0;
     const std::uint32_t peer_room = usable_window();
     const std::uint32_t mss = max_payload();
-    const std::uint32_t len = std::min({unsent, mss, cwnd_room, peer_room});
+    const std::uint32_t len = record_limit(tcb_.snd_nxt, std::min({unsent, mss, cwnd_room, peer_room}));
     if (len == 0) {
       break;
     }
     const bool retransmission = tcb_.snd_nxt < tcb_.snd_max;
-    if (len < mss && !retransmission &&
+    // A record that ends before the data does goes out whole, as Linux sends an EOR skb
+    // that is not the last one in the queue (TCP_NAGLE_PUSH in tcp_write_xmit).
+    const bool record_cut = len < std::min({unsent, mss, cwnd_room, peer_room});
+    if (len < mss && !retransmission && !record_cut &&
         !nagle_allows(len, unsent, /*window_limited=*/cwnd_room >= peer_room)) {
+      if ((opts_.cork || more_) && len == unsent && timers_.cork == kNever) {
+        timers_.cork = now + kCorkCeiling;  // tcp(7): corked data waits at most 200 ms
+      }
       break;
     }
     tcb_.snd_nxt += transmit(tcb_.snd_nxt, len, now);
+  }
+  if (tcb_.snd_nxt >= data_end()) {
+    timers_.cork = kNever;  // nothing held back any more
   }
 }
 
@@ -99,8 +108,8 @@ bool TcpConnection::nagle_allows(std::uint32_t len, std::uint32_t unsent,
     // SWS rule (3): "at least a fraction Fs of the maximum window can be sent".
     return window_limited && len >= tcb_.max_snd_wnd / 2;
   }
-  if (tcb_.fin_queued) {
-    return true;  // closing pushes everything out, as Linux does
+  if (tcb_.fin_queued || push_once_) {
+    return true;  // closing pushes everything out, as do TCP_NODELAY and the cork ceiling
   }
   if (opts_.cork || more_) {
     return false;  // TCP_CORK / MSG_MORE: only full segments until released
@@ -117,10 +126,19 @@ void TcpConnection::maybe_send_fin(Instant now) {
   }
 }
 
+std::uint32_t TcpConnection::record_limit(SeqNum seq, std::uint32_t len) const {
+  for (const SeqNum end : record_ends_) {
+    if (seq < end) {
+      return std::min<std::uint32_t>(len, end - seq);
+    }
+  }
+  return len;
+}
+
 std::uint32_t TcpConnection::transmit(SeqNum seq, std::uint32_t len, Instant now) {
   const SeqNum end = data_end();
   std::uint32_t data_len = seq < end ? std::min<std::uint32_t>(len, end - seq) : 0;
-  data_len = std::min(data_len, max_payload());
+  data_len = record_limit(seq, std::min(data_len, max_payload()));
   // The FIN follows the last data byte when the range covers it (a retransmission) or
   // it is new and the peer's window has room for it: a FIN takes a sequence number,
   // and Linux's tcp_snd_wnd_test counts it. Otherwise it waits for the window (the
@@ -131,6 +149,9 @@ std::uint32_t TcpConnection::transmit(SeqNum seq, std::uint32_t len, Instant now
   const std::uint32_t consumed = data_len + (fin ? 1 : 0);
   if (consumed == 0) {
     return 0;
+  }
+  if (tcb_.snd_una == tcb_.snd_max) {
+    head_sent_ = now;  // nothing was in flight: this segment heads the queue
   }
   wire::TcpRepr r;
   r.seq = seq;
@@ -174,6 +195,7 @@ void TcpConnection::send_syn(Instant now) {
     rtt_timing_ = true;
     rtt_seq_ = tcb_.iss;
     rtt_start_ = now;
+    head_sent_ = now;
   }
   emit(r, {}, {}, now);
   tcb_.snd_nxt = tcb_.iss + 1;
@@ -284,7 +306,7 @@ bool TcpConnection::emit_raw(const wire::TcpRepr& r, std::span<const std::uint8_
   if (r.has(flags::kRst)) {
     ++ctx_.counters->resets_out;
   }
-  if (!ctx_.sink->emit(tuple_, r, p1, p2)) {
+  if (!ctx_.sink->emit(tuple_, IpFields{opts_.tos, opts_.ttl}, r, p1, p2)) {
     ++ctx_.counters->emit_failures;  // behaves as a loss on the wire
     return false;
   }
@@ -330,7 +352,7 @@ void TcpConnection::fill_options(wire::TcpRepr& r, Instant now) const {
 // min(half the buffer, the MSS), and never moves left.
 std::uint32_t TcpConnection::offered_window() const {
   const std::uint32_t current = static_cast<std::uint32_t>(std::max(tcb_.rcv_adv - tcb_.rcv_nxt, 0));
-  const SeqNum edge = tcb_.rcv_nxt + static_cast<std::uint32_t>(rcv_buf_.free_space());
+  const SeqNum edge = tcb_.rcv_nxt + static_cast<std::uint32_t>(receive_room());
   if (edge <= tcb_.rcv_adv) {
     return current;
   }
@@ -339,7 +361,7 @@ std::uint32_t TcpConnection::offered_window() const {
   if (static_cast<std::uint32_t>(edge - tcb_.rcv_adv) < threshold) {
     return current;
   }
-  return static_cast<std::uint32_t>(rcv_buf_.free_space());
+  return static_cast<std::uint32_t>(receive_room());
 }
 
 std::uint16_t TcpConnection::window_field() {
@@ -365,8 +387,20 @@ std::uint16_t TcpConnection::window_field() {
 void TcpConnection::arm_rto(Instant now) {
   if (timers_.rto == kNever) {
     timers_.rto = now + rtt_.rto();
+    // Linux's tcp_clamp_rto_to_user_timeout: the timer that ends the connection fires
+    // when TCP_USER_TIMEOUT runs out, not at the next backoff after it.
+    if (const std::optional<Instant> end = user_deadline()) {
+      timers_.rto = std::max(now + std::chrono::milliseconds(1), std::min(timers_.rto, *end));
+    }
   }
   timers_.persist = kNever;
+}
+
+std::optional<Instant> TcpConnection::user_deadline() const {
+  if (opts_.user_timeout <= Duration::zero() || head_sent_ == kNever) {
+    return std::nullopt;
+  }
+  return head_sent_ + opts_.user_timeout;
 }
 
 // RFC 9293 §3.8.6.1: with data waiting, nothing in flight and the peer's window too
@@ -380,6 +414,7 @@ void TcpConnection::update_persist(Instant now) {
   if (!blocked) {
     timers_.persist = kNever;
     persist_backoff_ = 0;
+    probe_start_ = kNever;
     return;
   }
   if (timers_.persist == kNever && timers_.rto == kNever) {

@@ -14,7 +14,7 @@ constexpr std::uint32_t kMaxPersistShift = 16;
 
 Instant TcpConnection::next_deadline() const {
   return std::min({timers_.rto, timers_.persist, timers_.delack, timers_.keepalive,
-                   timers_.close});
+                   timers_.close, timers_.cork, timers_.defer});
 }
 
 void TcpConnection::on_timer(Instant now) {
@@ -37,6 +37,21 @@ void TcpConnection::on_timer(Instant now) {
   if (state_ != State::kClosed && timers_.delack <= now) {
     on_delack(now);
   }
+  if (state_ != State::kClosed && timers_.cork <= now) {
+    on_cork(now);
+  }
+  if (timers_.defer <= now) {
+    end_defer();  // TCP_DEFER_ACCEPT ran out: the engine hands the connection over
+  }
+}
+
+// The cork ceiling: whatever partial segment TCP_CORK or MSG_MORE held goes out now
+// (the cork itself stays on for later writes, as on Linux).
+void TcpConnection::on_cork(Instant now) {
+  timers_.cork = kNever;
+  push_once_ = true;
+  output(now);
+  push_once_ = false;
 }
 
 bool TcpConnection::retries_exhausted() const {
@@ -54,7 +69,8 @@ void TcpConnection::on_rto(Instant now) {
   if (tcb_.snd_una == tcb_.snd_max) {
     return;
   }
-  if (retries_exhausted()) {
+  const std::optional<Instant> user_end = user_deadline();
+  if (retries_exhausted() || (user_end && now >= *user_end)) {
     ++ctx_.counters->timeouts;
     if (synchronized()) {
       send_rst(tcb_.snd_max, true);  // Linux tcp_write_err() path after retries2
@@ -103,13 +119,20 @@ Duration TcpConnection::persist_interval() const {
 // gets what fits (the SWS override timeout of §3.8.6.2.1).
 void TcpConnection::on_persist(Instant now) {
   timers_.persist = kNever;
-  if (probes_out_ >= cfg_.max_retransmits) {
+  // Linux's tcp_probe_timer: with TCP_USER_TIMEOUT, a window that stays closed that long
+  // after the first probe ends the connection, however the peer answers.
+  const bool user_expired = opts_.user_timeout > Duration::zero() && probe_start_ != kNever &&
+                            now - probe_start_ >= opts_.user_timeout;
+  if (probes_out_ >= cfg_.max_retransmits || user_expired) {
     ++ctx_.counters->timeouts;
     enter_closed(ETIMEDOUT);
     return;
   }
   const std::uint32_t room = usable_window();
   if (room == 0) {
+    if (probe_start_ == kNever) {
+      probe_start_ = now;
+    }
     send_probe(now);
     ++ctx_.counters->zero_window_probes;
     ++probes_out_;
@@ -148,7 +171,11 @@ void TcpConnection::on_keepalive(Instant now) {
     timers_.keepalive = last_rcv_ + opts_.keepalive_idle;
     return;
   }
-  if (probes_out_ >= opts_.keepalive_count) {
+  // Linux's tcp_keepalive_timer: with TCP_USER_TIMEOUT, the time since the peer was last
+  // heard decides (once a probe is out), not the probe count.
+  const bool by_time = opts_.user_timeout > Duration::zero();
+  if (by_time ? probes_out_ > 0 && now - last_rcv_ >= opts_.user_timeout
+              : probes_out_ >= opts_.keepalive_count) {
     ++ctx_.counters->timeouts;
     send_rst(tcb_.snd_max, true);
     enter_closed(soft_error_ != 0 ? soft_error_ : ETIMEDOUT);

@@ -25,7 +25,7 @@ struct FrameChecksums {
 
 // Writes Ethernet + IPv4 + TCP header + options, then copies payload1 and payload2
 // (the two halves of a ring-buffer region) right after the header. Uses ip.src,
-// ip.dst, ip.ttl, ip.ident and ip.dont_fragment; protocol and payload_len are set
+// ip.dst, ip.tos, ip.ttl, ip.ident and ip.dont_fragment; protocol and payload_len are set
 // here. Returns the frame length, or 0 if `out` is too small or the datagram would
 // exceed 65535 bytes. Checksums are computed in software unless the device does them.
 std::size_t emit_tcp_frame(std::span<std::uint8_t> out, const MacAddr& src_mac,

@@ -62,7 +62,7 @@ void Ipv4Repr::emit(std::span<std::uint8_t> out, bool fill_checksum) const {
   if (out.size() < kHeaderLen) return;
   std::uint8_t* p = out.data();
   p[0] = 0x45;  // version 4, IHL 5: we never send options
-  p[1] = 0;
+  p[1] = tos;
   store_be16(p + 2, static_cast<std::uint16_t>(total_len()));
   store_be16(p + 4, ident);
   store_be16(p + 6, dont_fragment ? kFlagDf : 0);
@@ -88,6 +88,7 @@ std::optional<Ipv4Repr> Ipv4Repr::parse(const Ipv4View& view, bool verify_checks
   r.src = view.src();
   r.dst = view.dst();
   r.protocol = view.protocol();
+  r.tos = view.tos();
   r.ttl = view.ttl();
   r.ident = view.ident();
   r.dont_fragment = view.dont_fragment();

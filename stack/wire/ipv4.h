@@ -62,6 +62,7 @@ struct Ipv4Repr {
   std::uint16_t ident = 0;
   bool dont_fragment = true;
   std::uint16_t payload_len = 0;  // at most 65535 - kHeaderLen
+  std::uint8_t tos = 0;  // DSCP and ECN (RFC 2474, RFC 3168); a socket's IP_TOS
 
   std::size_t total_len() const { return kHeaderLen + payload_len; }
   // Writes a 20-byte header without options; `out` must hold kHeaderLen bytes (if

@@ -5,13 +5,13 @@
 
 namespace utcp::stack::tcp::test {
 
-bool RecordingSink::emit(const wire::FourTuple& tuple, const wire::TcpRepr& repr,
+bool RecordingSink::emit(const wire::FourTuple& tuple, const IpFields& ip, const wire::TcpRepr& repr,
                          std::span<const std::uint8_t> payload1,
                          std::span<const std::uint8_t> payload2) {
   if (fail) {
     return false;
   }
-  Sent s{repr, {}};
+  Sent s{repr, {}, ip};
   s.payload.assign(payload1.begin(), payload1.end());
   s.payload.insert(s.payload.end(), payload2.begin(), payload2.end());
   sent.push_back(std::move(s));

@@ -25,11 +25,12 @@ using namespace std::chrono_literals;
 struct Sent {
   wire::TcpRepr repr;
   std::vector<std::uint8_t> payload;
+  IpFields ip;
 };
 
 class RecordingSink final : public SegmentSink {
  public:
-  bool emit(const wire::FourTuple& tuple, const wire::TcpRepr& repr,
+  bool emit(const wire::FourTuple& tuple, const IpFields& ip, const wire::TcpRepr& repr,
             std::span<const std::uint8_t> payload1,
             std::span<const std::uint8_t> payload2) override;
 
