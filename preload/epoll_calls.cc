@@ -40,7 +40,7 @@ struct Interest {
 // rings, so queueing one writes the instance's `efd` when a thread sleeps on it and has
 // not been told yet. `sleepers` counts the threads between deciding to sleep and
 // waking; `told` is cleared by every look at `ready`, so a queue after the look
-// always writes. The efd is also in the kernel set (under kWakeData) once the instance
+// always writes. The efd is also in the kernel set (under wake_data()) once the instance
 // has utcp interest: a thread that went straight to the kernel's epoll_wait while the
 // instance had no utcp socket wakes when another thread adds one.
 struct Instance {
