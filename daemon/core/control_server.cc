@@ -47,8 +47,8 @@ bool make_parent_dirs(const std::string& path, const ControlAccess& access) {
 // Binds fd to addr so that the socket file is never, even for a moment, open to more
 // than `mode` (connect() needs write permission): the umask narrows what bind()
 // creates, then the group and the exact mode are set (a directory's default ACL
-// would otherwise override the umask). The umask is the process's; no other thread
-// of utcpd creates files while the control socket is opened.
+// would otherwise override the umask). The umask is the process's: utcpd opens the
+// control socket before its engines start, and DPDK's threads create no files then.
 bool bind_restricted(int fd, const sockaddr_un& addr, const ControlAccess& access) {
   const mode_t old = ::umask(~access.mode & 0777);
   const int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
