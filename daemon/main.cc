@@ -163,8 +163,8 @@ int run(const Options& opts, const ControlAccess& access) {
       log(LogLevel::kError, "%s", error.c_str());
       rc = 1;
     } else if (loops.start(&error)) {
-      std::printf("control: %s (root:%s %04o)\n", control.path().c_str(), opts.control_group.c_str(),
-                  static_cast<unsigned>(access.mode));
+      std::printf("control: %s (group %s, mode %04o)\n", control.path().c_str(),
+                  opts.control_group.c_str(), static_cast<unsigned>(access.mode));
       std::printf("ready\n");
       std::fflush(stdout);
       control_loop(sig_fd, *port, loops, control);

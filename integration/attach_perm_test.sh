@@ -112,7 +112,7 @@ log "refused at start: $(cat "$WORK/bad.err") / $(cat "$WORK/nogroup.err")"
 # on the kernel side of the wire answers every connection with "hello".
 CONTROL=$WORK/run/utcpd.sock
 start_utcpd_tap "$NS" "utcp-perm-$$" "$WORK" --control "$CONTROL" || exit 1
-grep -q "^control: $CONTROL (root:utcp 0660)$" "$WORK/utcpd.out" || fail "start-up line: $(grep control: "$WORK/utcpd.out")"
+grep -q "^control: $CONTROL (group utcp, mode 0660)$" "$WORK/utcpd.out" || fail "start-up line: $(grep control: "$WORK/utcpd.out")"
 [ "$(mode_of "$CONTROL")" = "root:utcp 660" ] || fail "socket: $(mode_of "$CONTROL")"
 [ "$(mode_of "$WORK/run")" = "root:utcp 750" ] || fail "its directory: $(mode_of "$WORK/run")"
 ip netns exec "$NS" timeout 120 /usr/bin/python3 -c '

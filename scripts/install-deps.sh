@@ -25,11 +25,11 @@ packages=(
 # docs/security.md). utcpd never creates it; this does, once.
 if ! getent group utcp >/dev/null; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "utcp: group utcp is missing (run as root to create it)" >&2
-    exit 1
+    echo "utcp: group utcp is missing: utcpd will not start without it (run this as root)" >&2
+  else
+    groupadd --system utcp
+    echo "utcp: created group utcp (members may attach to utcpd)"
   fi
-  groupadd --system utcp
-  echo "utcp: created group utcp (members may attach to utcpd)"
 fi
 
 missing=()
