@@ -78,6 +78,9 @@ class Wire:
         return name
 
     def start_utcpd(self, name, ns, flags):
+        # utcpd refuses to start without its control socket's group; create it as
+        # scripts/install-deps.sh does (the bench runs as root).
+        sh("sh", "-c", "getent group utcp >/dev/null || groupadd --system utcp")
         proc = Proc(name, in_netns(ns, [self.utcpd] + flags + self.utcpd_flags), self.work)
         self.daemons.append(proc)
         proc.wait_for_line("ready", 20)

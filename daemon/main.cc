@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/core/control_access.h"
 #include "daemon/core/control_server.h"
 #include "daemon/core/log.h"
 #include "daemon/core/options.h"
@@ -79,10 +80,11 @@ std::string answer_query(EngineLoops& loops, shim::Query what, std::uint32_t fla
   return format_ss(loops.collect_reports(kSnapshotWait, true), {.json = json, .filter = filter});
 }
 
-ControlConfig control_config(const Options& opts, const dpdk_io::Port& port,
-                             EngineLoops& loops) {
+ControlConfig control_config(const Options& opts, const ControlAccess& access,
+                             const dpdk_io::Port& port, EngineLoops& loops) {
   ControlConfig cfg;
   cfg.path = opts.control_path;
+  cfg.access = access;
   cfg.ip = opts.ip.value;
   cfg.prefix_len = static_cast<std::uint32_t>(opts.prefix_len);
   for (const auto& e : port.info().engines) cfg.engine_cpus.push_back(static_cast<int>(e.cpu));
@@ -128,7 +130,7 @@ void control_loop(int sig_fd, dpdk_io::Port& port, EngineLoops& loops, ControlSe
   }
 }
 
-int run(const Options& opts) {
+int run(const Options& opts, const ControlAccess& access) {
   set_log_level(opts.log_level);
   // Blocked before EAL starts its threads, so they all inherit the mask and only the
   // signalfd sees these signals. SIGPIPE: a closed stdout must not kill the daemon.
@@ -156,12 +158,13 @@ int run(const Options& opts) {
   int rc = 0;
   {
     EngineLoops loops(*port, opts, secret);
-    ControlServer control(control_config(opts, *port, loops), loops.mailboxes());
+    ControlServer control(control_config(opts, access, *port, loops), loops.mailboxes());
     if (!control.open(&error)) {
       log(LogLevel::kError, "%s", error.c_str());
       rc = 1;
     } else if (loops.start(&error)) {
-      std::printf("control: %s\n", control.path().c_str());
+      std::printf("control: %s (group %s, mode %04o)\n", control.path().c_str(),
+                  opts.control_group.c_str(), static_cast<unsigned>(access.mode));
       std::printf("ready\n");
       std::fflush(stdout);
       control_loop(sig_fd, *port, loops, control);
@@ -200,5 +203,13 @@ int main(int argc, char** argv) {
   // the memory. (Per-engine buffer pools are issue 5.)
   mallopt(M_MMAP_THRESHOLD, 16 << 20);
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
-  return run(parsed.options);
+  // Before the port opens: a missing group is a one-line refusal, not a half start.
+  std::string error;
+  int status = 1;
+  const auto access = resolve_control_access(parsed.options, &error, &status);
+  if (!access) {
+    std::fprintf(stderr, "utcpd: %s\n", error.c_str());
+    return status;
+  }
+  return run(parsed.options, *access);
 }

@@ -2,6 +2,10 @@
 # TESTBED.md — every process stopped by its pid, every wait bounded.
 # The sourcing script defines fail() and the PID variable of the process it started.
 
+# utcpd's control socket is root:utcp by default and utcpd refuses to start without the
+# group: create it as scripts/install-deps.sh does (the tests run as root).
+getent group utcp >/dev/null || groupadd --system utcp
+
 # stop_pid NAME SIGNAL: sends SIGNAL to $PID, waits up to 10 s, escalates to SIGKILL,
 # and reports a non-zero exit status through fail().
 stop_pid() {

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "preload/private_fds.h"
+#include "shim/attach_denied.h"
 #include "preload/real.h"
 #include "preload/sandbox_poll.h"
 
@@ -32,6 +33,9 @@ constexpr int kSpinsBeforeSleep = 20;
 std::mutex g_attach_mu;
 std::atomic<Client*> g_client{nullptr};
 std::atomic<bool> g_unreachable{false};
+// What calls that need utcp fail with once the attach failed: EACCES when the control
+// socket's mode or group kept this process out, else ENETDOWN.
+std::atomic<int> g_attach_errno{ENETDOWN};
 
 // The environment as the program started: servers clear theirs before forking
 // workers (nginx keeps only TZ), and a worker must still find its utcpd.
@@ -171,6 +175,8 @@ bool Client::kernel_fallback() {
   return g_unreachable.load() && start_env().fallback_kernel;
 }
 
+int Client::attach_errno() { return g_attach_errno.load(); }
+
 int Client::family_memfd() {
   Client* c = g_client.load(std::memory_order_acquire);
   return c != nullptr ? c->memfd_ : start_env().family_fd;
@@ -181,7 +187,7 @@ Client* Client::get() {
   std::lock_guard<std::mutex> lock(g_attach_mu);
   if (Client* c = current()) return c;
   if (g_unreachable.load()) {
-    errno = ENETDOWN;
+    errno = attach_errno();
     return nullptr;
   }
   Client* parent = g_client.load();
@@ -199,7 +205,15 @@ Client* Client::get() {
     delete c;
     if (!join || parent == nullptr) {
       g_unreachable.store(true);
-      if (join && err == EBADF) {
+      if (err == EACCES) {
+        // The kernel refused the connect(): the socket's mode and group (or a directory's)
+        // keep this process out. One line naming the group to be in, unless the program
+        // asked to run on the kernel then (as for an unreachable utcpd).
+        g_attach_errno.store(EACCES);
+        if (!kernel_fallback()) {
+          std::fprintf(stderr, "utcp: %s\n", shim::attach_denied_line(control_path()).c_str());
+        }
+      } else if (join && err == EBADF) {
         std::fprintf(stderr, "libutcp: cannot join utcpd's family at %s: the region's memfd "
                              "(fd %d) was closed behind the library's back; TCP sockets fail\n",
                      control_path(), family_fd);
@@ -214,7 +228,7 @@ Client* Client::get() {
                      control_path(), std::strerror(err));
       }
     }
-    errno = ENETDOWN;
+    errno = attach_errno();
     return nullptr;
   }
   g_client.store(c, std::memory_order_release);

@@ -65,11 +65,16 @@ class Deadline {
 class Client {
  public:
   // The process's client, attached (or joined after fork) on first use. nullptr when
-  // utcpd cannot be reached: errno is ENETDOWN, and one line went to stderr.
+  // utcpd cannot be reached (errno ENETDOWN) or its control socket's permissions keep
+  // this process out (EACCES), and one line went to stderr (none with UTCP_FALLBACK=kernel).
   static Client* get();
+  // The errno of a bind, connect or listen that needed utcp after get() failed:
+  // EACCES (permission denied on the control socket) or ENETDOWN (docs/preload.md).
+  static int attach_errno();
   // The client if this process is attached already (no attach attempt).
   static Client* current();
-  // UTCP_FALLBACK=kernel and utcpd is not reachable: every socket stays on the kernel.
+  // UTCP_FALLBACK=kernel and utcpd is not reachable or refused by the socket's
+  // permissions: every socket stays on the kernel.
   static bool kernel_fallback();
   // Whether addr (network order) belongs to utcp: its own address (bind), or a
   // destination in its subnet (connect). Reads the control path's daemon lazily.

@@ -90,7 +90,7 @@ int bind_socket(int fd, USocket& s, const sockaddr* addr, socklen_t len) {
       fd_table::clear(fd);
       return r.bind(fd, addr, len);
     }
-    return fail(ENETDOWN);
+    return fail(Client::attach_errno());
   }
   if (!any && ip != c->ip()) {
     fd_table::clear(fd);  // another kernel address
@@ -310,7 +310,7 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
     if (!Client::is_utcp_local(dst.sin_addr.s_addr)) {
       if (Client::current() == nullptr && !Client::kernel_fallback() &&
           ntohl(dst.sin_addr.s_addr) >> 24 != 127 && Client::get() == nullptr) {
-        return fail(ENETDOWN);
+        return fail(Client::attach_errno());
       }
       fd_table::clear(fd);
       lock.unlock();

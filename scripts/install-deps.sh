@@ -21,6 +21,17 @@ packages=(
   clang-14 libclang-rt-14-dev llvm-14            # fuzz targets (libFuzzer, symbolizer): scripts/fuzz.sh
 )
 
+# The group that may attach to utcpd's control socket besides root (utcpd --group,
+# docs/security.md). utcpd never creates it; this does, once.
+if ! getent group utcp >/dev/null; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "utcp: group utcp is missing: utcpd will not start without it (run this as root)" >&2
+  else
+    groupadd --system utcp
+    echo "utcp: created group utcp (members may attach to utcpd)"
+  fi
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -9,7 +9,8 @@
 //   utcp ss [--control PATH] [--json] [-l | -a]
 //     connections like `ss -tni` (-l: listeners instead, -a: both).
 //   stat and ss ask the running utcpd over its control socket (shim/control.h: kQuery);
-//   it answers with a memfd holding the text, which is copied to stdout.
+//   it answers with a memfd holding the text, which is copied to stdout. Who may ask is
+//   who may attach: root and the socket's group (docs/security.md).
 #include <limits.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -23,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shim/attach_denied.h"
 #include "shim/control.h"
 
 namespace {
@@ -32,7 +34,8 @@ int usage(FILE* out) {
       "usage: utcp run [--control PATH] [--fallback-kernel] [--] CMD [ARGS...]\n"
       "  Runs CMD with its TCP on utcp (LD_PRELOAD=libutcp.so), talking to the utcpd at\n"
       "  PATH (default: $UTCP_CONTROL, else /run/utcp/utcpd.sock). With --fallback-kernel\n"
-      "  CMD runs on the kernel stack when utcpd is not reachable (else its TCP fails).\n"
+      "  CMD runs on the kernel stack when utcpd is not reachable or this user may not\n"
+      "  attach (not in the control socket's group; else its TCP fails).\n"
       "  UTCP_LIB overrides where libutcp.so is.\n"
       "usage: utcp stat [--control PATH] [--json] [-a]\n"
       "  utcpd's counters per engine (-a: also those still zero).\n"
@@ -144,8 +147,13 @@ int query(std::string_view cmd, std::vector<std::string_view> args) {
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, control.c_str(), sizeof addr.sun_path - 1);
   if (sock < 0 || ::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    std::fprintf(stderr, "utcp %.*s: utcpd is not reachable at %s (%s)\n",
-                 static_cast<int>(cmd.size()), cmd.data(), control.c_str(), std::strerror(errno));
+    if (errno == EACCES) {  // the socket's mode and group keep this user out
+      std::fprintf(stderr, "utcp %.*s: %s\n", static_cast<int>(cmd.size()), cmd.data(),
+                   shim::attach_denied_line(control).c_str());
+    } else {
+      std::fprintf(stderr, "utcp %.*s: utcpd is not reachable at %s (%s)\n",
+                   static_cast<int>(cmd.size()), cmd.data(), control.c_str(), std::strerror(errno));
+    }
     return 1;
   }
   shim::ControlMsg msg;

@@ -25,12 +25,36 @@ void ring(int fd) {
   [[maybe_unused]] const ssize_t n = ::write(fd, &one, sizeof one);
 }
 
-// mkdir -p of the socket's directory (mode 0755: any user may connect; the socket
-// file itself decides, and it is 0666 so unprivileged apps can attach).
-void make_parent_dirs(const std::string& path) {
+// mkdir -p of the socket's directory. What it creates admits no one the socket does
+// not (directory_mode), with the socket's group; what exists already is left alone.
+bool make_parent_dirs(const std::string& path, const ControlAccess& access) {
+  const mode_t mode = directory_mode(access.mode);
   for (std::size_t at = path.find('/', 1); at != std::string::npos; at = path.find('/', at + 1)) {
-    ::mkdir(path.substr(0, at).c_str(), 0755);
+    const std::string dir = path.substr(0, at);
+    if (::mkdir(dir.c_str(), mode) != 0) {
+      if (errno == EEXIST) continue;
+      return false;
+    }
+    // mkdir's mode went through the umask; the group is the socket's.
+    if (::chown(dir.c_str(), static_cast<uid_t>(-1), access.group) != 0 ||
+        ::chmod(dir.c_str(), mode) != 0) {
+      return false;
+    }
   }
+  return true;
+}
+
+// Binds fd to addr so that the socket file is never, even for a moment, open to more
+// than `mode` (connect() needs write permission): the umask narrows what bind()
+// creates, then the group and the exact mode are set (a directory's default ACL
+// would otherwise override the umask). The umask is the process's: utcpd opens the
+// control socket before its engines start, and DPDK's threads create no files then.
+bool bind_restricted(int fd, const sockaddr_un& addr, const ControlAccess& access) {
+  const mode_t old = ::umask(~access.mode & 0777);
+  const int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  ::umask(old);
+  return rc == 0 && ::chown(addr.sun_path, static_cast<uid_t>(-1), access.group) == 0 &&
+         ::chmod(addr.sun_path, access.mode) == 0;
 }
 
 }  // namespace
@@ -59,14 +83,16 @@ bool ControlServer::open(std::string* error) {
     return false;
   }
   std::memcpy(addr.sun_path, cfg_.path.c_str(), cfg_.path.size());
-  make_parent_dirs(cfg_.path);
+  if (!make_parent_dirs(cfg_.path, cfg_.access)) {
+    *error = "control socket " + cfg_.path + ": cannot make its directory: " + std::strerror(errno);
+    return false;
+  }
   ::unlink(cfg_.path.c_str());
   listen_fd_ = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   pause_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (listen_fd_ < 0 || epoll_fd_ < 0 || pause_fd_ < 0 ||
-      ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::chmod(cfg_.path.c_str(), 0666) != 0 || ::listen(listen_fd_, 128) != 0) {
+      !bind_restricted(listen_fd_, addr, cfg_.access) || ::listen(listen_fd_, 128) != 0) {
     *error = "control socket " + cfg_.path + ": " + std::strerror(errno);
     return false;
   }

@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "daemon/core/control_access.h"
 #include "daemon/core/mailbox.h"
 #include "daemon/core/region.h"
 #include "shim/control.h"
@@ -29,6 +30,7 @@ namespace utcp::daemon {
 
 struct ControlConfig {
   std::string path;
+  ControlAccess access;             // the socket's group and mode (who may attach)
   shim::Geometry geometry;          // engines is set from doorbells.size()
   std::uint32_t ip = 0;             // host order
   std::uint32_t prefix_len = 0;
@@ -62,7 +64,8 @@ class ControlServer {
   ControlServer(const ControlServer&) = delete;
   ControlServer& operator=(const ControlServer&) = delete;
 
-  // Creates the socket (its directory too; a stale socket file is replaced).
+  // Creates the socket, root:access.group with access.mode (its directory too, no wider
+  // than that: control_access.h; a stale socket file is replaced).
   bool open(std::string* error);
   // Serves whatever is ready, waiting up to timeout_ms. Returns false on a fatal error.
   bool serve(int timeout_ms);

@@ -30,6 +30,14 @@ std::optional<T> parse_number(std::string_view text, T lo, T hi) {
   return value;
 }
 
+std::optional<std::uint32_t> parse_octal(std::string_view text) {
+  std::uint32_t value{};
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value, 8);
+  if (text.empty() || ec != std::errc{} || ptr != end) return std::nullopt;
+  return value;
+}
+
 std::optional<Ipv4Addr> parse_ip(std::string_view text) {
   Ipv4Addr addr;
   if (!Ipv4Addr::parse(std::string(text), addr)) return std::nullopt;
@@ -102,6 +110,24 @@ const std::map<std::string_view, FlagParser>& flag_parsers() {
        [](std::string_view v, Options& o) -> std::string {
          if (v.empty() || v.size() >= 108) return "expected a unix socket path (< 108 bytes)";
          o.control_path = v;
+         return {};
+       }},
+      {"--group",
+       [](std::string_view v, Options& o) -> std::string {
+         // Looked up when utcpd starts (control_access.h): parsing does no I/O.
+         if (v.empty() || v.size() > 255 || v.find_first_of(" \t:/") != std::string_view::npos) {
+           return "expected a group name or number";
+         }
+         o.control_group = v;
+         o.control_group_given = true;
+         return {};
+       }},
+      {"--mode",
+       [](std::string_view v, Options& o) -> std::string {
+         // Permission bits only: set-id and sticky bits mean nothing on a socket.
+         const auto mode = v.size() >= 3 && v.size() <= 4 ? parse_octal(v) : std::nullopt;
+         if (!mode || *mode > 0777) return "expected an octal mode such as 0660 (at most 0777)";
+         o.control_mode = *mode;
          return {};
        }},
       {"--file-prefix",
@@ -256,6 +282,8 @@ std::string usage() {
          "  --gateway A.B.C.D    next hop for off-subnet destinations (default: none)\n"
          "  --cores LIST         one engine per CPU: 0, 0,1 or 0-1 (default: one engine)\n"
          "  --control PATH       control socket apps attach to (default /run/utcp/utcpd.sock)\n"
+         "  --group NAME         group that may attach besides root (default utcp; it must exist)\n"
+         "  --mode OCTAL         the control socket's mode (default 0660: root and --group)\n"
          "  --file-prefix P      DPDK runtime file prefix (default utcpd-<pid>)\n"
          "  --hugepages MODE     auto|on|off (default auto: hugepages when free)\n"
          "  --poll MODE          sleep|busy: idle engines sleep (default) or spin\n"

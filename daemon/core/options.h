@@ -18,6 +18,10 @@
 namespace utcp::daemon {
 
 inline constexpr std::string_view kDefaultControlPath = "/run/utcp/utcpd.sock";
+// Who may attach besides root (DESIGN.md §4, docs/security.md): the control socket's
+// group and mode. The install step creates the group; utcpd never does.
+inline constexpr std::string_view kDefaultControlGroup = "utcp";
+inline constexpr std::uint32_t kDefaultControlMode = 0660;
 
 enum class Hugepages : std::uint8_t { kAuto, kOn, kOff };
 enum class PollMode : std::uint8_t { kSleep, kBusy };
@@ -29,6 +33,9 @@ struct Options {
   std::optional<stack::wire::Ipv4Addr> gateway;
   std::vector<unsigned> cores;          // empty: one engine, chosen by dpdk_io
   std::string control_path{kDefaultControlPath};  // where apps attach (libutcp.so)
+  std::string control_group{kDefaultControlGroup};  // --group: a name or a number
+  bool control_group_given = false;     // --group was on the command line
+  std::uint32_t control_mode = kDefaultControlMode;  // --mode: the socket file's mode
   std::string file_prefix;              // empty: main() derives "utcpd-<pid>"
   Hugepages hugepages = Hugepages::kAuto;
   PollMode poll = PollMode::kSleep;

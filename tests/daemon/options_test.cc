@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "daemon/core/options.h"
@@ -32,6 +33,9 @@ TEST_CASE("minimal command line gets the defaults") {
   CHECK_FALSE(o.gateway);
   CHECK(o.cores.empty());
   CHECK(o.control_path == "/run/utcp/utcpd.sock");
+  CHECK(o.control_group == "utcp");
+  CHECK_FALSE(o.control_group_given);
+  CHECK(o.control_mode == 0660);
   CHECK(o.file_prefix.empty());
   CHECK(o.hugepages == Hugepages::kAuto);
   CHECK(o.poll == PollMode::kSleep);
@@ -47,13 +51,17 @@ TEST_CASE("every flag is stored, in both --flag value and --flag=value form") {
   const ParseOutcome p = parse_with_base(
       {"--gateway", "198.18.0.254", "--cores=0-1", "--control", "/tmp/u.sock", "--file-prefix",
        "utcp-x", "--hugepages", "off", "--poll=busy", "--echo", "7", "--discard", "9",
-       "--http=80", "--ping", "198.18.0.3", "--fault", "loss=1%,seed=7", "--mtu", "9000", "--log-level", "pmd.net.tap:debug"});
+       "--http=80", "--ping", "198.18.0.3", "--fault", "loss=1%,seed=7", "--mtu", "9000", "--log-level", "pmd.net.tap:debug",
+       "--group", "users", "--mode=0600"});
   REQUIRE(p.kind == ParseOutcome::Kind::kRun);
   const Options& o = p.options;
   REQUIRE(o.gateway);
   CHECK(o.gateway->to_string() == "198.18.0.254");
   CHECK(o.cores == std::vector<unsigned>{0, 1});
   CHECK(o.control_path == "/tmp/u.sock");
+  CHECK(o.control_group == "users");
+  CHECK(o.control_group_given);
+  CHECK(o.control_mode == 0600);
   CHECK(o.file_prefix == "utcp-x");
   CHECK(o.hugepages == Hugepages::kOff);
   CHECK(o.poll == PollMode::kBusy);
@@ -120,6 +128,15 @@ TEST_CASE("each bad value is one line naming its flag") {
       {{"--log-level", "verbose"}, "--log-level"},
       {{"--log-level", "pmd net:debug"}, "--log-level"},
       {{"--file-prefix", "a/b"}, "--file-prefix"},
+      {{"--group="}, "--group"},
+      {{"--group", "a b"}, "--group"},
+      {{"--group", "a:b"}, "--group"},
+      {{"--mode", "0888"}, "--mode"},
+      {{"--mode", "1777"}, "--mode"},
+      {{"--mode", "66"}, "--mode"},
+      {{"--mode", "00660"}, "--mode"},
+      {{"--mode", "rw-rw----"}, "--mode"},
+      {{"--mode", "-660"}, "--mode"},
       {{"--echo"}, "--echo needs a value"},
       {{"--frobnicate"}, "unknown option --frobnicate"},
       {{"--echo", "7", "--http", "7"}, "same port 7"},
@@ -148,4 +165,22 @@ TEST_CASE("core lists") {
   CHECK_FALSE(parse_core_list(",0"));
   CHECK_FALSE(parse_core_list("0-"));
   CHECK_FALSE(parse_core_list("-1"));
+}
+
+TEST_CASE("options: --group takes a name or a number, --mode three or four octal digits") {
+  for (const char* g : {"utcp", "www-data", "1000", "_svc"}) {
+    const ParseOutcome p = parse_with_base({"--group", g});
+    REQUIRE(p.kind == ParseOutcome::Kind::kRun);
+    CHECK(p.options.control_group == g);
+  }
+  const std::pair<const char*, std::uint32_t> modes[] = {
+      {"660", 0660}, {"0660", 0660}, {"0666", 0666}, {"600", 0600}, {"0777", 0777}, {"0000", 0}};
+  for (const auto& [text, mode] : modes) {
+    const ParseOutcome p = parse_with_base({"--mode", text});
+    INFO(text);
+    REQUIRE(p.kind == ParseOutcome::Kind::kRun);
+    CHECK(p.options.control_mode == mode);
+  }
+  CHECK(usage().find("--group NAME") != std::string::npos);
+  CHECK(usage().find("--mode OCTAL") != std::string::npos);
 }
