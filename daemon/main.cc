@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/core/credentials.h"
 #include "daemon/core/control_server.h"
 #include "daemon/core/log.h"
 #include "daemon/core/options.h"
@@ -200,5 +201,7 @@ int main(int argc, char** argv) {
   // the memory. (Per-engine buffer pools are issue 5.)
   mallopt(M_MMAP_THRESHOLD, 16 << 20);
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
-  return run(parsed.options);
+  Options opts = parsed.options;
+  opts.unprivileged_port_start = read_unprivileged_port_start();
+  return run(opts);
 }
