@@ -35,7 +35,10 @@ stack::Errno ShimServer::check_bind(RegionState& r, std::uint32_t c, const shim:
   // Linux's inet_bind: `if (snum && inet_port_requires_bind_service(net, snum) &&
   // !ns_capable(net->user_ns, CAP_NET_BIND_SERVICE)) return -EACCES;` before it looks
   // at who holds the port. A process that is gone is refused.
-  if (!cred || (privileged && !cred->has(kCapNetBindService))) return EACCES;
+  if (!cred || (privileged && !cred->has(kCapNetBindService))) {
+    ++counters_.binds_refused;
+    return EACCES;
+  }
   *uid = cred->fsuid;  // a new socket's sk_uid is the creator's fsuid
   return 0;
 }

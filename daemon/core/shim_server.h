@@ -59,6 +59,8 @@ struct ShimCounters {
   std::uint64_t open_slots = 0;        // gauge: slots handed out and not given back
   std::uint64_t accepts_home = 0;      // accepted by a thread whose CPU this engine serves
   std::uint64_t accepts_remote = 0;    // taken by a thread of another core (no one idle here)
+  std::uint64_t binds_refused = 0;     // EACCES: a low port without CAP_NET_BIND_SERVICE,
+                                       // or a process whose credentials could not be read
 
   template <class Fn>
   void for_each(Fn&& fn) const {
@@ -79,6 +81,7 @@ struct ShimCounters {
     fn("shim_open_slots", open_slots);
     fn("shim_accepts_home", accepts_home);
     fn("shim_accepts_remote", accepts_remote);
+    fn("shim_binds_refused", binds_refused);
   }
 };
 
