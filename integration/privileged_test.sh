@@ -6,12 +6,15 @@
 # user (65534, no capabilities) and as that user with only CAP_NET_BIND_SERVICE
 # (setpriv, ambient), and makes each call on a utcp socket and on a kernel socket
 # (127.0.0.1) in the same run; both answers must be the same and the expected one:
-#   - bind to utcp:80: EACCES unprivileged, OK with CAP_NET_BIND_SERVICE and as root;
+#   - bind to utcp:80: EACCES unprivileged and as "root" of a user namespace of its own
+#     (unshare -U -r), OK with CAP_NET_BIND_SERVICE and as root;
 #   - a root SO_REUSEPORT listener on :8080: the unprivileged process's SO_REUSEPORT
 #     bind gets EADDRINUSE, the same program as root joins the group;
 #   - a root process listening on :81 setuid()s, then binds :82: EACCES (judged at the
 #     operation), and its :81 listener still serves a kernel client;
-#   - SO_MARK, SO_DEBUG, SO_PRIORITY 7, IP_TRANSPARENT: the kernel's errno and value.
+#   - SO_MARK, SO_DEBUG, SO_PRIORITY 7, IP_TRANSPARENT: the kernel's errno and value;
+#     TCP_MD5SIG: ENOPROTOOPT on a utcp socket, and a bind to the utcp address after
+#     the kernel took it fails with ENOPROTOOPT (utcp cannot sign).
 # The unprivileged user gets the control socket's group when the socket has one
 # (root:utcp 0660). Rules: TESTBED.md.
 set -uo pipefail
@@ -27,6 +30,7 @@ WORK=$(mktemp -d /tmp/utcp-priv-test.XXXXXX)
 PID=""      # utcpd (lib.sh's stop_pid stops $PID)
 GROUP=""    # the root SO_REUSEPORT listener
 PROG=""     # the setuid program
+BG=""       # the last program start_root started
 FAILED=0
 log() { echo "[privileged] $*"; }
 fail() { echo "[privileged] FAIL: $*" >&2; FAILED=1; }
@@ -74,6 +78,7 @@ NOBODY=(setpriv --reuid=65534 --regid=65534 "${USER_GROUPS[@]}" --inh-caps=-all 
 CAPBIND=(setpriv --reuid=65534 --regid=65534 "${USER_GROUPS[@]}" --inh-caps=-all,+net_bind_service
          --ambient-caps=+net_bind_service --bounding-set=-all,+net_bind_service)
 ROOT=()
+USERNS=(unshare --user --map-root-user)  # "root" of a user namespace of its own
 
 run() {  # NAME ARGS...: runs the program as ${NAME} under libutcp.so; output in $WORK/NAME.out
   local who=$1 tag=$2
@@ -85,6 +90,19 @@ run() {  # NAME ARGS...: runs the program as ${NAME} under libutcp.so; output in
   sed "s/^/    $tag: /" "$WORK/$tag.out"
   [ -s "$WORK/$tag.err" ] && sed "s/^/    $tag stderr: /" "$WORK/$tag.err" >&2
   [ "$rc" = 0 ] || fail "$tag: exit status $rc"
+}
+start_root() {  # TAG LINE ARGS...: the program as root in the background (pid in BG),
+  # waited for up to 10 s until it prints LINE
+  local tag=$1 line=$2
+  shift 2
+  ip netns exec "$NS" timeout -k 5 60 env "UTCP_CONTROL=$WORK/utcpd.sock" "LD_PRELOAD=$LIB" \
+    "$WORK/privileged" "$@" >"$WORK/$tag.out" 2>"$WORK/$tag.err" &
+  BG=$!
+  for _ in $(seq 100); do
+    grep -q "^$line" "$WORK/$tag.out" 2>/dev/null && break
+    kill -0 "$BG" 2>/dev/null || break
+    sleep 0.1
+  done
 }
 expect() {  # TAG LINE: the program's output must hold LINE
   grep -qxF "$2" "$WORK/$1.out" && log "ok: $1: $2" || fail "$1: expected '$2'"
@@ -101,12 +119,12 @@ run CAPBIND bind-cap bind "$UTCP_IP" 80
 expect bind-cap "bind utcp=OK kernel=OK"
 run ROOT bind-root bind "$UTCP_IP" 80
 expect bind-root "bind utcp=OK kernel=OK"
+run USERNS bind-userns bind "$UTCP_IP" 80
+expect bind-userns "bind utcp=EACCES kernel=EACCES"
 
 # --- 2. a SO_REUSEPORT group belongs to its uid ---
-ip netns exec "$NS" timeout -k 5 60 env "UTCP_CONTROL=$WORK/utcpd.sock" "LD_PRELOAD=$LIB" \
-  "$WORK/privileged" group "$UTCP_IP" 8080 "$WORK/stop-group" >"$WORK/group.out" 2>"$WORK/group.err" &
-GROUP=$!
-for _ in $(seq 100); do grep -q '^listening' "$WORK/group.out" 2>/dev/null && break; sleep 0.1; done
+start_root group listening group "$UTCP_IP" 8080 "$WORK/stop-group"
+GROUP=$BG
 grep -q '^listening uid=0' "$WORK/group.out" || fail "the root group did not start: $(cat "$WORK/group.err")"
 run NOBODY join-nobody join "$UTCP_IP" 8080
 expect join-nobody "reuseport-bind utcp=EADDRINUSE kernel=EADDRINUSE"
@@ -120,10 +138,8 @@ kill_wait "$GROUP"
 GROUP=""
 
 # --- 3. setuid() between two binds: judged at the operation; the first socket serves ---
-ip netns exec "$NS" timeout -k 5 30 env "UTCP_CONTROL=$WORK/utcpd.sock" "LD_PRELOAD=$LIB" \
-  "$WORK/privileged" setuid "$UTCP_IP" 81 82 >"$WORK/setuid.out" 2>"$WORK/setuid.err" &
-PROG=$!
-for _ in $(seq 100); do grep -q '^serving' "$WORK/setuid.out" 2>/dev/null && break; sleep 0.1; done
+start_root setuid serving setuid "$UTCP_IP" 81 82
+PROG=$BG
 answer=$(ip netns exec "$NS" timeout 10 bash -c "exec 3<>/dev/tcp/$UTCP_IP/81 && head -1 <&3" 2>&1)
 rc=0
 wait "$PROG" || rc=$?
@@ -141,7 +157,7 @@ run NOBODY options-nobody options "$UTCP_IP" 9001
 for who in root nobody; do
   while read -r what u k; do
     [ "${u#utcp=}" = "${k#kernel=}" ] || fail "options-$who: $what: $u but $k"
-  done < <(grep -v '^get ' "$WORK/options-$who.out")
+  done < <(grep -v -e '^get ' -e '^TCP_MD5SIG' "$WORK/options-$who.out")
   while read -r _ what u k; do
     case "$u$k" in *OK*OK*) [ "${u#utcp=}" = "${k#kernel=}" ] || fail "options-$who: get $what: $u but $k";; esac
   done < <(grep '^get ' "$WORK/options-$who.out")
@@ -154,14 +170,19 @@ expect options-nobody "SO_DEBUG utcp=EACCES kernel=EACCES"
 expect options-nobody "SO_PRIORITY=7 utcp=EPERM kernel=EPERM"
 expect options-nobody "SO_PRIORITY=6 utcp=OK kernel=OK"
 expect options-nobody "IP_TRANSPARENT utcp=EPERM kernel=EPERM"
+# TCP_MD5SIG: unsupported, and never silently dropped (docs/security.md).
+for who in root nobody; do
+  expect options-$who "TCP_MD5SIG utcp=ENOPROTOOPT kernel=OK"
+  expect options-$who "TCP_MD5SIG-then-bind utcp=ENOPROTOOPT kernel=OK"
+done
 
-# The utcp sockets went through utcpd, which refused the two low binds itself.
+# The utcp sockets went through utcpd, which refused the three low binds itself.
 utcpd_snapshot "$OUT"
 commands=$(( $(utcpd_counter "$OUT" shim_commands) - commands0 ))
 refused=$(( $(utcpd_counter "$OUT" shim_binds_refused) - refused0 ))
 log "utcpd: +$commands shim commands, +$refused binds refused (EACCES)"
 [ "$commands" -gt 20 ] || fail "utcpd saw only $commands commands: the sockets did not go through utcp"
-[ "$refused" = 2 ] || fail "utcpd refused $refused binds, not 2 (the unprivileged :80, the :82 after setuid)"
+[ "$refused" = 3 ] || fail "utcpd refused $refused binds, not 3 (the unprivileged and the user namespace's :80, the :82 after setuid)"
 
 [ "$FAILED" = 0 ] && log PASS
 exit "$FAILED"

@@ -112,6 +112,13 @@ void fill_addr(sockaddr* addr, socklen_t* len, std::uint32_t ip_host, std::uint1
 }
 
 int make_utcp(int fd, USocket& s, Client& c, bool keep_kernel_half) {
+  // TCP_MD5SIG (RFC 2385), which the kernel took while the socket was its own: utcp
+  // cannot sign segments, and must not send unsigned what the program asked to sign.
+  for (const RecordedOption& o : s.options) {
+    if (o.level == IPPROTO_TCP && (o.name == TCP_MD5SIG || o.name == TCP_MD5SIG_EXT)) {
+      return fail(ENOPROTOOPT);
+    }
+  }
   const std::uint32_t e = c.home_engine();
   shim::Command cmd;
   cmd.op = shim::Op::kSocket;

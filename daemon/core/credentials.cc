@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -74,7 +75,18 @@ std::optional<Credentials> read_credentials(int proc_dir_fd) {
     if (len == sizeof buf) break;  // CapEff: is well within the first 4 KiB
   }
   ::close(fd);
-  return parse_status(std::string_view(buf, len));
+  std::optional<Credentials> c = parse_status(std::string_view(buf, len));
+  if (c) {
+    // Links read "user:[inode]"; utcpd's own is fixed for its life.
+    static const std::string ours = [] {
+      char link[64] = {};
+      return std::string(link, std::max<ssize_t>(0, ::readlink("/proc/self/ns/user", link, sizeof link)));
+    }();
+    char link[64] = {};
+    const ssize_t n = ::readlinkat(proc_dir_fd, "ns/user", link, sizeof link);
+    c->in_our_user_ns = n > 0 && !ours.empty() && std::string_view(link, static_cast<std::size_t>(n)) == ours;
+  }
+  return c;
 }
 
 int open_peer_proc_dir(int sock_fd, pid_t* pid) {

@@ -24,13 +24,17 @@ struct Credentials {
   std::uint32_t egid = 0;
   std::uint32_t fsuid = 0;   // what Linux stamps on a new socket (sk_uid)
   std::uint64_t cap_eff = 0;
-  bool has(int cap) const { return (cap_eff >> cap) & 1; }
+  // CapEff: counts in the process's own user namespace; Linux asks for the capability
+  // in the one that owns the network namespace (utcpd's). A process in another user
+  // namespace (e.g. `unshare -U -r`) is taken to have none: stricter, never looser.
+  bool in_our_user_ns = true;
+  bool has(int cap) const { return in_our_user_ns && ((cap_eff >> cap) & 1); }
 };
 
 // The Uid:, Gid: (effective and fs fields) and CapEff: lines of /proc/<pid>/status.
 std::optional<Credentials> parse_status(std::string_view text);
-// Reads `status` under a /proc/<pid> directory fd; nullopt when the process is gone
-// (or the fd is -1).
+// Reads `status` (and `ns/user`) under a /proc/<pid> directory fd; nullopt when the
+// process is gone (or the fd is -1).
 std::optional<Credentials> read_credentials(int proc_dir_fd);
 // The control thread, at attach: the /proc/<pid> directory of the peer of a unix
 // socket, or -1. The peer's pidfd (SO_PEERPIDFD; else pidfd_open of SO_PEERCRED's pid)

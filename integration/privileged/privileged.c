@@ -9,13 +9,15 @@
 //   privileged setuid IP PORT1 PORT2 as root: listen on IP:PORT1, setuid(65534), then
 //                                    bind IP:PORT2 and 127.0.0.1:PORT2; "serving";
 //                                    answers one connection on IP:PORT1
-//   privileged options IP PORT       SO_MARK, SO_DEBUG, SO_PRIORITY 7, IP_TRANSPARENT
+//   privileged options IP PORT       SO_MARK, SO_DEBUG, SO_PRIORITY 7, IP_TRANSPARENT,
+//                                    TCP_MD5SIG (on a bound socket, and before bind)
 // Lines: "<what> utcp=<ERRNO|OK> kernel=<ERRNO|OK>".
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +70,11 @@ static int try_bind(const char* ip, int port, int reuse_port, int* out) {
     close(fd);
   }
   return rc == 0 ? 0 : err;
+}
+
+static int try_bind_fd(int fd, const char* ip, int port) {
+  struct sockaddr_in a = addr_of(ip, port);
+  return bind(fd, (struct sockaddr*)&a, sizeof a) == 0 ? 0 : errno;
 }
 
 static void report(const char* what, int utcp_err, int kernel_err) {
@@ -163,6 +170,25 @@ static int cmd_options(const char* ip, int port) {
     const int kg = getsockopt(k, o->level, o->option, &kv, &len) == 0 ? 0 : errno;
     printf("get %s utcp=%s:%d kernel=%s:%d\n", o->name, result(ug, ug), uv, result(kg, kg), kv);
   }
+  // TCP_MD5SIG: utcp cannot sign. On a utcp socket: ENOPROTOOPT. Taken by the kernel
+  // while the socket was undecided, it makes the bind to the utcp address fail with
+  // ENOPROTOOPT rather than send unsigned segments.
+  struct tcp_md5sig md5;
+  memset(&md5, 0, sizeof md5);
+  struct sockaddr_in peer = addr_of("198.18.15.1", 0);
+  memcpy(&md5.tcpm_addr, &peer, sizeof peer);
+  md5.tcpm_keylen = 4;
+  memcpy(md5.tcpm_key, "abcd", 4);
+  const int um = setsockopt(u, IPPROTO_TCP, TCP_MD5SIG, &md5, sizeof md5) == 0 ? 0 : errno;
+  const int km = setsockopt(k, IPPROTO_TCP, TCP_MD5SIG, &md5, sizeof md5) == 0 ? 0 : errno;
+  report("TCP_MD5SIG", um, km);
+  const int early = tcp_socket();
+  int be = setsockopt(early, IPPROTO_TCP, TCP_MD5SIG, &md5, sizeof md5) == 0 ? 0 : errno;
+  if (be == 0) be = try_bind_fd(early, ip, port + 100);
+  const int kearly = tcp_socket();
+  int ke = setsockopt(kearly, IPPROTO_TCP, TCP_MD5SIG, &md5, sizeof md5) == 0 ? 0 : errno;
+  if (ke == 0) ke = try_bind_fd(kearly, "127.0.0.1", port + 100);
+  report("TCP_MD5SIG-then-bind", be, ke);
   fflush(stdout);
   return 0;
 }

@@ -52,7 +52,16 @@ TEST_CASE("credentials: this process through its /proc directory", "[daemon][cre
   REQUIRE(c);
   CHECK(c->euid == ::geteuid());
   CHECK(c->egid == ::getegid());
+  CHECK(c->in_our_user_ns);
   CHECK_FALSE(read_credentials(-1));
+}
+
+TEST_CASE("credentials: capabilities of another user namespace count for nothing",
+          "[daemon][credentials]") {
+  auto c = parse_status(kStatus);
+  REQUIRE(c);
+  c->in_our_user_ns = false;
+  CHECK_FALSE(c->has(kCapNetBindService));
 }
 
 TEST_CASE("credentials: a process that is gone reads as nothing", "[daemon][credentials]") {
