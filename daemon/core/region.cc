@@ -70,22 +70,22 @@ void Region::set_proc_fd(std::uint32_t c, int fd) {
 }
 
 namespace {
-std::uint64_t grant_key(std::uint32_t generation, std::uint16_t port) {
-  return (std::uint64_t{generation} << 32) | (1u << 16) | port;
+std::uint64_t grant_key(std::uint32_t generation, std::uint16_t port, bool reuse_port) {
+  return (std::uint64_t{generation} << 32) | (reuse_port ? 1u << 17 : 0u) | (1u << 16) | port;
 }
 }  // namespace
 
 void Region::grant(std::uint32_t slot, std::uint32_t generation, std::uint16_t port,
-                   std::uint32_t uid) {
+                   bool reuse_port, std::uint32_t uid) {
   if (slot >= geometry().sockets) return;
   grants_[slot].uid.store(uid, std::memory_order_relaxed);
-  grants_[slot].key.store(grant_key(generation, port), std::memory_order_release);
+  grants_[slot].key.store(grant_key(generation, port, reuse_port), std::memory_order_release);
 }
 
 std::optional<std::uint32_t> Region::granted(std::uint32_t slot, std::uint32_t generation,
-                                             std::uint16_t port) const {
+                                             std::uint16_t port, bool reuse_port) const {
   if (slot >= geometry().sockets) return std::nullopt;
-  if (grants_[slot].key.load(std::memory_order_acquire) != grant_key(generation, port)) {
+  if (grants_[slot].key.load(std::memory_order_acquire) != grant_key(generation, port, reuse_port)) {
     return std::nullopt;
   }
   return grants_[slot].uid.load(std::memory_order_relaxed);

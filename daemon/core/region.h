@@ -45,12 +45,15 @@ class Region {
   int proc_fd(std::uint32_t c) const { return proc_fds_[c].load(std::memory_order_acquire); }
   void set_proc_fd(std::uint32_t c, int fd);
   // What the owner engine granted a slot at bind (daemon-private, never in the shared
-  // memory): the port and the socket's uid (sk_uid), for the listener shares other
-  // engines create at listen(), which must neither re-judge nor trust the app.
-  void grant(std::uint32_t slot, std::uint32_t generation, std::uint16_t port, std::uint32_t uid);
-  // The uid granted to (slot, generation) on `port`; nullopt: never granted.
+  // memory): the port, SO_REUSEPORT and the socket's uid (sk_uid), for the listener
+  // shares other engines create at listen(), which must neither re-judge nor trust the
+  // app. The uid is only known (read) for a SO_REUSEPORT bind, hence the flag.
+  void grant(std::uint32_t slot, std::uint32_t generation, std::uint16_t port, bool reuse_port,
+             std::uint32_t uid);
+  // The uid granted to (slot, generation) on `port` with that SO_REUSEPORT; nullopt:
+  // not granted so.
   std::optional<std::uint32_t> granted(std::uint32_t slot, std::uint32_t generation,
-                                       std::uint16_t port) const;
+                                       std::uint16_t port, bool reuse_port) const;
   // Engines that still have to let go of channel c after it went away.
   std::atomic<std::uint32_t>& channel_pending(std::uint32_t c) { return pending_[c]; }
 
@@ -67,7 +70,7 @@ class Region {
   std::array<std::atomic<std::uint32_t>, shim::kMaxChannels> pending_{};
   std::array<std::atomic<int>, shim::kMaxChannels> proc_fds_;
   struct Grant {
-    std::atomic<std::uint64_t> key{0};  // generation << 32 | 1 << 16 | port
+    std::atomic<std::uint64_t> key{0};  // generation << 32 | reuse_port << 17 | 1 << 16 | port
     std::atomic<std::uint32_t> uid{0};
   };
   std::unique_ptr<Grant[]> grants_;

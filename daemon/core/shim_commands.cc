@@ -84,11 +84,13 @@ void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& c
     }
     // The owner engine judged the bind and recorded the socket's uid; a share takes
     // that record (the process may have dropped privileges since, as nginx's workers
-    // do, and Linux does not judge listen() again). Without one (an app that skipped
-    // bind), the share is judged as a bind of the calling process.
+    // do, and Linux does not judge listen() again). Without one that matches (an app
+    // that skipped bind, or asks for SO_REUSEPORT where it bound without: it would
+    // otherwise join a group under a uid nobody read), the share is judged as a bind
+    // of the calling process.
     std::uint32_t uid = 0;
     stack::Errno err = 0;
-    if (auto granted = r.region->granted(cmd.slot, cmd.generation, cmd.port)) {
+    if (auto granted = r.region->granted(cmd.slot, cmd.generation, cmd.port, cmd.b != 0)) {
       uid = *granted;
     } else {
       err = check_bind(r, c, cmd, &uid);
@@ -163,7 +165,7 @@ void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& c
       if (auto name = engine_.getsockname(slot->id)) {
         rep.ip = name->addr.value;
         rep.port = name->port;
-        if (err == 0) r.region->grant(s, cmd.generation, name->port, uid);
+        if (err == 0) r.region->grant(s, cmd.generation, name->port, cmd.b != 0, uid);
       }
       break;
     }

@@ -78,3 +78,20 @@ TEST_CASE("shim: a SO_REUSEPORT group of another uid refuses the process",
   REQUIRE(rig.b().close(*other, rig.now()) == 0);
   CHECK(rig.call(app, bind).result == 0);
 }
+
+TEST_CASE("region: a listener share finds the owner's grant only as it was bound",
+          "[daemon][permissions]") {
+  std::string error;
+  auto region = Region::create(small_geometry(), 1, &error);
+  REQUIRE(region);
+  CHECK_FALSE(region->granted(3, 7, 80, false));
+  region->grant(3, 7, 80, true, 1000);
+  CHECK(region->granted(3, 7, 80, true) == 1000u);
+  CHECK_FALSE(region->granted(3, 8, 80, true));   // another generation of the slot
+  CHECK_FALSE(region->granted(3, 7, 81, true));   // another port
+  // Bound without SO_REUSEPORT (no uid was read): a share asking for it is judged anew.
+  region->grant(4, 1, 8080, false, 0);
+  CHECK_FALSE(region->granted(4, 1, 8080, true));
+  CHECK(region->granted(4, 1, 8080, false) == 0u);
+  CHECK_FALSE(region->granted(1u << 30, 1, 8080, false));  // out of range
+}
