@@ -12,6 +12,8 @@
 #     bind gets EADDRINUSE, the same program as root joins the group;
 #   - a root process listening on :81 setuid()s, then binds :82: EACCES (judged at the
 #     operation), and its :81 listener still serves a kernel client;
+#   - nginx (listen 80 reuseport, 2 workers): the master binds as root, the workers
+#     run as nobody and serve;
 #   - SO_MARK, SO_DEBUG, SO_PRIORITY 7, IP_TRANSPARENT: the kernel's errno and value;
 #     TCP_MD5SIG: ENOPROTOOPT on a utcp socket, and a bind to the utcp address after
 #     the kernel took it fails with ENOPROTOOPT (utcp cannot sign).
@@ -35,8 +37,11 @@ FAILED=0
 log() { echo "[privileged] $*"; }
 fail() { echo "[privileged] FAIL: $*" >&2; FAILED=1; }
 source "$SRC/integration/lib.sh"
+PORT=80 LISTEN_OPTS=" reuseport" NGINX=""
+source "$SRC/integration/nginx_lib.sh"
 
 cleanup() {
+  stop_nginx
   kill_wait "$PROG"
   kill_wait "$GROUP"
   stop_pid utcpd TERM
@@ -47,7 +52,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 [ "$(id -u)" = 0 ] || { echo "[privileged] FAIL: needs root" >&2; exit 1; }
-for tool in gcc ip timeout setpriv stat; do
+for tool in gcc ip timeout setpriv stat nginx curl; do
   command -v "$tool" >/dev/null || { echo "[privileged] FAIL: $tool not installed" >&2; exit 1; }
 done
 [ -x "$UTCPD" ] && [ -f "$LIB" ] || { echo "[privileged] FAIL: build utcpd and libutcp.so first ($BUILD)" >&2; exit 1; }
@@ -175,6 +180,20 @@ for who in root nobody; do
   expect options-$who "TCP_MD5SIG utcp=ENOPROTOOPT kernel=OK"
   expect options-$who "TCP_MD5SIG-then-bind utcp=ENOPROTOOPT kernel=OK"
 done
+
+# --- 5. nginx as people run it: the master binds :80 (reuseport) as root, its workers
+# (nobody) accept on the sockets they inherited ---
+mkdir -p "$WORK/www"
+head -c 1024 /dev/urandom >"$WORK/www/1k.bin"
+chmod 644 "$WORK/www/1k.bin"
+if start_nginx 2; then
+  code=$(nginx_probe)
+  worker_users=$(ps -o user= --ppid "$NGINX" | sort -u | tr '\n' ' ')
+  log "nginx on $UTCP_IP:$PORT (reuseport, 2 workers as: $worker_users): HTTP $code"
+  [ "$code" = 200 ] && [ "$worker_users" = "nobody " ] && log "ok: nginx: master bound :80 as root, workers as nobody serve" ||
+    fail "nginx: HTTP '$code', workers run as '$worker_users'"
+  stop_nginx
+fi
 
 # The utcp sockets went through utcpd, which refused the three low binds itself.
 utcpd_snapshot "$OUT"
