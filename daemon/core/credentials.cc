@@ -50,6 +50,13 @@ std::optional<std::uint64_t> number(std::optional<std::string_view> s, int base)
   return v;
 }
 
+// A user namespace link reads "user:[inode]"; "" when it cannot be read.
+std::string user_ns(int dir_fd, const char* path) {
+  char link[64];
+  const ssize_t n = ::readlinkat(dir_fd, path, link, sizeof link);
+  return n > 0 ? std::string(link, static_cast<std::size_t>(n)) : std::string();
+}
+
 }  // namespace
 
 std::optional<Credentials> parse_status(std::string_view text) {
@@ -77,14 +84,9 @@ std::optional<Credentials> read_credentials(int proc_dir_fd) {
   ::close(fd);
   std::optional<Credentials> c = parse_status(std::string_view(buf, len));
   if (c) {
-    // Links read "user:[inode]"; utcpd's own is fixed for its life.
-    static const std::string ours = [] {
-      char link[64] = {};
-      return std::string(link, std::max<ssize_t>(0, ::readlink("/proc/self/ns/user", link, sizeof link)));
-    }();
-    char link[64] = {};
-    const ssize_t n = ::readlinkat(proc_dir_fd, "ns/user", link, sizeof link);
-    c->in_our_user_ns = n > 0 && !ours.empty() && std::string_view(link, static_cast<std::size_t>(n)) == ours;
+    static const std::string ours = user_ns(AT_FDCWD, "/proc/self/ns/user");  // fixed for life
+    const std::string theirs = user_ns(proc_dir_fd, "ns/user");
+    c->in_our_user_ns = !ours.empty() && theirs == ours;
   }
   return c;
 }

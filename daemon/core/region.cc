@@ -85,9 +85,8 @@ void Region::grant(std::uint32_t slot, std::uint32_t generation, std::uint16_t p
 std::optional<std::uint32_t> Region::granted(std::uint32_t slot, std::uint32_t generation,
                                              std::uint16_t port, bool reuse_port) const {
   if (slot >= geometry().sockets) return std::nullopt;
-  if (grants_[slot].key.load(std::memory_order_acquire) != grant_key(generation, port, reuse_port)) {
-    return std::nullopt;
-  }
+  const std::uint64_t want = grant_key(generation, port, reuse_port);
+  if (grants_[slot].key.load(std::memory_order_acquire) != want) return std::nullopt;
   return grants_[slot].uid.load(std::memory_order_relaxed);
 }
 

@@ -70,7 +70,8 @@ class Region {
   std::array<std::atomic<std::uint32_t>, shim::kMaxChannels> pending_{};
   std::array<std::atomic<int>, shim::kMaxChannels> proc_fds_;
   struct Grant {
-    std::atomic<std::uint64_t> key{0};  // generation << 32 | reuse_port << 17 | 1 << 16 | port
+    // generation << 32 | reuse_port << 17 | 1 << 16 | port (0: no grant)
+    std::atomic<std::uint64_t> key{0};
     std::atomic<std::uint32_t> uid{0};
   };
   std::unique_ptr<Grant[]> grants_;

@@ -26,7 +26,8 @@ constexpr const char* kStatus =
 
 }  // namespace
 
-TEST_CASE("credentials: status gives effective uid, gid, fsuid and CapEff", "[daemon][credentials]") {
+TEST_CASE("credentials: status gives effective uid, gid, fsuid and CapEff",
+          "[daemon][credentials]") {
   const auto c = parse_status(kStatus);
   REQUIRE(c);
   CHECK(c->euid == 33);
@@ -92,7 +93,8 @@ TEST_CASE("credentials: the peer of a unix socket is found race-free", "[daemon]
   ::close(sv[1]);
 }
 
-TEST_CASE("credentials: ip_unprivileged_port_start is read from /proc/sys", "[daemon][credentials]") {
+TEST_CASE("credentials: ip_unprivileged_port_start is read from /proc/sys",
+          "[daemon][credentials]") {
   CHECK(read_unprivileged_port_start() <= 65536);
 }
 
