@@ -10,8 +10,8 @@
 #     (unshare -U -r), OK with CAP_NET_BIND_SERVICE and as root;
 #   - a root SO_REUSEPORT listener on :8080: the unprivileged process's SO_REUSEPORT
 #     bind gets EADDRINUSE, the same program as root joins the group;
-#   - a root process listening on :81 setuid()s, then binds :82: EACCES (judged at the
-#     operation), and its :81 listener still serves a kernel client;
+#   - a root process binds :81, setuid()s, listens on :81 (OK: Linux judges the bind)
+#     and binds :82: EACCES (judged at the operation); :81 serves a kernel client;
 #   - nginx (listen 80 reuseport, 2 workers): the master binds as root, the workers
 #     run as nobody and serve;
 #   - SO_MARK, SO_DEBUG, SO_PRIORITY 7, IP_TRANSPARENT: the kernel's errno and value;
@@ -152,6 +152,7 @@ PROG=""
 sed 's/^/    setuid: /' "$WORK/setuid.out"
 [ "$rc" = 0 ] || fail "setuid: exit status $rc: $(cat "$WORK/setuid.err")"
 expect setuid "uid=65534 euid=65534"
+expect setuid "listen-after-setuid utcp=OK kernel=OK"
 expect setuid "bind-after-setuid utcp=EACCES kernel=EACCES"
 [ "$answer" = "served-after-setuid" ] && log "ok: setuid: the listener bound as root served a kernel client: $answer" ||
   fail "setuid: the client read '$answer'"

@@ -6,7 +6,7 @@
 //   privileged group IP PORT STOP    a SO_REUSEPORT listener on both; "listening";
 //                                    holds them until file STOP exists (60 s at most)
 //   privileged join IP PORT          a SO_REUSEPORT bind (then listen) on both
-//   privileged setuid IP PORT1 PORT2 as root: listen on IP:PORT1, setuid(65534), then
+//   privileged setuid IP PORT1 PORT2 as root: bind IP:PORT1, setuid(65534), listen, then
 //                                    bind IP:PORT2 and 127.0.0.1:PORT2; "serving";
 //                                    answers one connection on IP:PORT1
 //   privileged options IP PORT       SO_MARK, SO_DEBUG, SO_PRIORITY 7, IP_TRANSPARENT,
@@ -119,12 +119,19 @@ static int cmd_join(const char* ip, int port) {
 }
 
 static int cmd_setuid(const char* ip, int port1, int port2) {
-  const int l = listen_on(ip, port1, 0);
+  // Bound as root, listening only after setuid(): Linux judges the bind, not the listen
+  // (utcpd's other engines create their listener shares at listen).
+  int l = -1, k = -1;
+  if (try_bind(ip, port1, 0, &l) != 0 || try_bind("127.0.0.1", port1, 0, &k) != 0) {
+    fprintf(stderr, "setuid: cannot bind port %d as root\n", port1);
+    return 1;
+  }
   if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) {
     perror("dropping root");
     return 1;
   }
   printf("uid=%d euid=%d\n", (int)getuid(), (int)geteuid());
+  report("listen-after-setuid", listen(l, 16) == 0 ? 0 : errno, listen(k, 16) == 0 ? 0 : errno);
   report("bind-after-setuid", try_bind(ip, port2, 0, NULL), try_bind("127.0.0.1", port2, 0, NULL));
   printf("serving\n");
   fflush(stdout);
