@@ -156,7 +156,9 @@ void EngineLoops::run(std::uint16_t e) {
   Services services(*engine, {opts_.echo_port, opts_.discard_port, opts_.http_port}, &error);
   if (!error.empty()) log(LogLevel::kError, "engine %u: %s", e, error.c_str());
   // The shim drains the engine's events; those of the services' sockets go to them.
-  ShimServer shim(*engine, e, [&](const stack::engine::SocketEvent& ev) { services.handle(ev, now); });
+  ShimServer shim(
+      *engine, e, [&](const stack::engine::SocketEvent& ev) { services.handle(ev, now); },
+      opts_.unprivileged_port_start);
   Mailbox& mail = *mailboxes_[e];
 
   const int ep = ::epoll_create1(EPOLL_CLOEXEC);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "daemon/core/control_access.h"
+#include "daemon/core/credentials.h"
 #include "daemon/core/control_server.h"
 #include "daemon/core/log.h"
 #include "daemon/core/options.h"
@@ -203,13 +204,15 @@ int main(int argc, char** argv) {
   // the memory. (Per-engine buffer pools are issue 5.)
   mallopt(M_MMAP_THRESHOLD, 16 << 20);
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  Options opts = parsed.options;
+  opts.unprivileged_port_start = read_unprivileged_port_start();
   // Before the port opens: a missing group is a one-line refusal, not a half start.
   std::string error;
   int status = 1;
-  const auto access = resolve_control_access(parsed.options, &error, &status);
+  const auto access = resolve_control_access(opts, &error, &status);
   if (!access) {
     std::fprintf(stderr, "utcpd: %s\n", error.c_str());
     return status;
   }
-  return run(parsed.options, *access);
+  return run(opts, *access);
 }

@@ -37,9 +37,10 @@ void replay_options(Client& c, USocket& s, std::uint32_t engine) {
   }
 }
 
-// SO_PRIORITY, and the kernel's reading of SO_RCVBUF/SO_SNDBUF, live on the placeholder
-// (option_calls.cc); set while the socket was still a kernel socket (SO_PRIORITY also
-// through IP_TOS, Linux's rt_tos2priority), they are set there again, in order.
+// SO_PRIORITY, SO_MARK, SO_DEBUG and the kernel's reading of SO_RCVBUF/SO_SNDBUF live
+// on the placeholder (option_calls.cc); set while the socket was still a kernel socket
+// (SO_PRIORITY also through IP_TOS, Linux's rt_tos2priority), they are set there
+// again, in order.
 void replay_on_placeholder(int fd, const USocket& s, bool with_priority) {
   for (const RecordedOption& o : s.options) {
     int v = static_cast<int>(o.value);
@@ -50,7 +51,8 @@ void replay_on_placeholder(int fd, const USocket& s, bool with_priority) {
     if (o.level == IPPROTO_IP && o.name == IP_TOS) {
       v = tos_priority(v);
       name = SO_PRIORITY;
-    } else if (!priority && (o.level != SOL_SOCKET || (o.name != SO_RCVBUF && o.name != SO_SNDBUF))) {
+    } else if (!priority && (o.level != SOL_SOCKET || (o.name != SO_RCVBUF && o.name != SO_SNDBUF &&
+                                                      o.name != SO_MARK && o.name != SO_DEBUG))) {
       continue;
     }
     (void)real().setsockopt(fd, SOL_SOCKET, name, &v, sizeof v);
@@ -110,6 +112,13 @@ void fill_addr(sockaddr* addr, socklen_t* len, std::uint32_t ip_host, std::uint1
 }
 
 int make_utcp(int fd, USocket& s, Client& c, bool keep_kernel_half) {
+  // TCP_MD5SIG (RFC 2385), which the kernel took while the socket was its own: utcp
+  // cannot sign segments, and must not send unsigned what the program asked to sign.
+  for (const RecordedOption& o : s.options) {
+    if (o.level == IPPROTO_TCP && (o.name == TCP_MD5SIG || o.name == TCP_MD5SIG_EXT)) {
+      return fail(ENOPROTOOPT);
+    }
+  }
   const std::uint32_t e = c.home_engine();
   shim::Command cmd;
   cmd.op = shim::Op::kSocket;

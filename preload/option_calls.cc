@@ -25,11 +25,29 @@ bool is_flag_option(int level, int name) {
 }
 
 // The kernel answers these on the placeholder (a unix socket, where the generic socket
-// code runs): SO_PRIORITY, whose values above 6 need CAP_NET_ADMIN, which the kernel
-// checks with the caller's real credentials; SO_BINDTODEVICE, which reads "" (length 0)
-// for a socket bound to no device, as sshd expects.
+// code runs), with the caller's real credentials: SO_PRIORITY (above 6 needs
+// CAP_NET_ADMIN), SO_MARK (CAP_NET_ADMIN or CAP_NET_RAW: EPERM) and SO_DEBUG
+// (CAP_NET_ADMIN: EACCES), which utcp does not act on, so the kernel's check and
+// reading are all there is to them (docs/security.md); SO_BINDTODEVICE, which reads ""
+// (length 0) for a socket bound to no device, as sshd expects.
 bool placeholder_option(int level, int name) {
-  return level == SOL_SOCKET && (name == SO_PRIORITY || name == SO_BINDTODEVICE);
+  return level == SOL_SOCKET && (name == SO_PRIORITY || name == SO_BINDTODEVICE ||
+                                 name == SO_MARK || name == SO_DEBUG);
+}
+
+// IP_TRANSPARENT (CAP_NET_ADMIN or CAP_NET_RAW, else EPERM) is an IP-level option the
+// placeholder cannot take: a throwaway kernel TCP socket judges it, as the caller.
+// utcp does not act on it (it binds only its own address); the value is kept for
+// getsockopt.
+int judge_on_kernel_socket(int level, int name, const void* val, socklen_t len) {
+  const Real& r = real();
+  const int k = r.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (k < 0) return -1;
+  const int rc = r.setsockopt(k, level, name, val, len);
+  const int err = errno;
+  r.close(k);
+  errno = err;
+  return rc;
 }
 
 // Keeps the latest value of each option, in the order they were last set (replay order
@@ -130,7 +148,16 @@ int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
     if (r.setsockopt(target, level, name, val, len) != 0) return -1;
   }
   if (placeholder_option(level, name) && s->mode == USocket::Mode::kUtcp) {
-    return r.setsockopt(fd, level, name, val, len);
+    if (r.setsockopt(fd, level, name, val, len) != 0) return -1;
+    // Accepted children inherit the mark and the debug flag, as Linux clones them.
+    if ((name == SO_MARK || name == SO_DEBUG) && parse_option(level, name, val, len, &o) == 0) {
+      record(*s, o);
+    }
+    return 0;
+  }
+  const bool transparent = level == IPPROTO_IP && name == IP_TRANSPARENT;
+  if (transparent && !kernel_checked && judge_on_kernel_socket(level, name, val, len) != 0) {
+    return -1;
   }
   if (is_timeout) {
     if (!kernel_checked && len < sizeof(timeval)) return fail(EINVAL);
@@ -150,6 +177,10 @@ int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
     o.value = s->defer_accept = defer_accept_seconds(static_cast<int>(o.value));
   }
   if (library_option(*s, o)) return 0;
+  if (transparent) {
+    record(*s, o);
+    return 0;
+  }
   if (s->mode == USocket::Mode::kUndecided) {
     record(*s, o);  // replayed on the engine, or on the placeholder
     return 0;
@@ -211,6 +242,8 @@ int getsockopt(int fd, int level, int name, void* val, socklen_t* len) {
       case SO_REUSEPORT: return put_int(val, len, s->reuse_port ? 1 : 0);
       case SO_RCVLOWAT: return put_int(val, len, s->rcvlowat);
       case SO_PRIORITY:
+      case SO_MARK:
+      case SO_DEBUG:
       case SO_BINDTODEVICE: return r.getsockopt(fd, level, name, val, len);
       case SO_RCVTIMEO:
       case SO_SNDTIMEO: {
@@ -232,6 +265,13 @@ int getsockopt(int fd, int level, int name, void* val, socklen_t* len) {
   if (level == IPPROTO_TCP && name == TCP_NOTSENT_LOWAT) return put_int(val, len, s->notsent_lowat);
   if (level == IPPROTO_IP && name == IP_BIND_ADDRESS_NO_PORT) {
     return put_ip_int(val, len, s->bind_no_port ? 1 : 0);
+  }
+  if (level == IPPROTO_IP && name == IP_TRANSPARENT) {
+    int v = 0;
+    for (const RecordedOption& o : s->options) {
+      if (o.level == level && o.name == name) v = static_cast<int>(o.value) != 0;
+    }
+    return put_ip_int(val, len, v);
   }
   Client* c = Client::get();
   if (c == nullptr) return fail(ENETDOWN);

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "daemon/core/credentials.h"
 #include "daemon/core/log.h"
 
 namespace utcp::daemon {
@@ -279,9 +280,16 @@ void ControlServer::attach(Watch& w, const shim::ControlMsg& msg, std::span<int>
     }
     if (channel == shim::kMaxChannels) answer.status = EMFILE;
   }
+  // The process's credentials are read from the kernel at each privileged operation
+  // (credentials.h), through this directory; without it there is no channel.
+  int proc_fd = -1;
   ucred cred{};
   socklen_t cred_len = sizeof cred;
   if (::getsockopt(w.fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) == 0) w.pid = cred.pid;
+  if (answer.status == 0) {
+    proc_fd = open_peer_proc_dir(w.fd, &w.pid);
+    if (proc_fd < 0) answer.status = ESRCH;
+  }
   if (answer.status != 0) {
     ++counters_.rejected;
     if (wake_fd >= 0) ::close(wake_fd);
@@ -298,6 +306,7 @@ void ControlServer::attach(Watch& w, const shim::ControlMsg& msg, std::span<int>
   // reach the newcomer (every engine has let go of it: see drain_channels).
   family->region->view().reset_channel(channel);
   family->region->set_wake_fd(channel, wake_fd);
+  family->region->set_proc_fd(channel, proc_fd);
   w.family = family;
   w.channel = channel;
   join ? ++counters_.joins : ++counters_.attaches;

@@ -49,6 +49,9 @@ struct Options {
   std::uint16_t mtu = 1500;
   LogLevel log_level = LogLevel::kNotice;  // utcpd's own messages (log.h)
   std::vector<std::string> dpdk_log_levels;  // EAL --log-level TYPE:LEVEL, in order
+  // Not a flag: net.ipv4.ip_unprivileged_port_start of utcpd's namespace, read once at
+  // start (main.cc); binds below it need CAP_NET_BIND_SERVICE.
+  std::uint32_t unprivileged_port_start = 1024;
 };
 
 struct ParseOutcome {

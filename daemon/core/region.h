@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "shim/protocol.h"
@@ -38,7 +39,21 @@ class Region {
   // confirmed it stopped using the channel (channel_done).
   int wake_fd(std::uint32_t c) const { return wake_fds_[c].load(std::memory_order_acquire); }
   void set_wake_fd(std::uint32_t c, int fd);
-  void close_wake_fd(std::uint32_t c);
+  void close_wake_fd(std::uint32_t c);  // and the proc fd below
+  // The /proc/<pid> directory of channel c's process (credentials.h), -1: none. Same
+  // life as the wake fd: set before any engine learns of the channel, closed with it.
+  int proc_fd(std::uint32_t c) const { return proc_fds_[c].load(std::memory_order_acquire); }
+  void set_proc_fd(std::uint32_t c, int fd);
+  // What the owner engine granted a slot at bind (daemon-private, never in the shared
+  // memory): the port, SO_REUSEPORT and the socket's uid (sk_uid), for the listener
+  // shares other engines create at listen(), which must neither re-judge nor trust the
+  // app. The uid is only known (read) for a SO_REUSEPORT bind, hence the flag.
+  void grant(std::uint32_t slot, std::uint32_t generation, std::uint16_t port, bool reuse_port,
+             std::uint32_t uid);
+  // The uid granted to (slot, generation) on `port` with that SO_REUSEPORT; nullopt:
+  // not granted so.
+  std::optional<std::uint32_t> granted(std::uint32_t slot, std::uint32_t generation,
+                                       std::uint16_t port, bool reuse_port) const;
   // Engines that still have to let go of channel c after it went away.
   std::atomic<std::uint32_t>& channel_pending(std::uint32_t c) { return pending_[c]; }
 
@@ -53,6 +68,13 @@ class Region {
   std::uint64_t id_;
   std::array<std::atomic<int>, shim::kMaxChannels> wake_fds_;
   std::array<std::atomic<std::uint32_t>, shim::kMaxChannels> pending_{};
+  std::array<std::atomic<int>, shim::kMaxChannels> proc_fds_;
+  struct Grant {
+    // generation << 32 | reuse_port << 17 | 1 << 16 | port (0: no grant)
+    std::atomic<std::uint64_t> key{0};
+    std::atomic<std::uint32_t> uid{0};
+  };
+  std::unique_ptr<Grant[]> grants_;
 };
 
 }  // namespace utcp::daemon

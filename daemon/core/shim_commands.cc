@@ -4,7 +4,9 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <optional>
 
+#include "daemon/core/credentials.h"
 #include "daemon/core/shim_server.h"
 
 namespace utcp::daemon {
@@ -23,6 +25,22 @@ ShimServer::Slot* ShimServer::checked(RegionState& r, const shim::Command& cmd) 
   Slot& s = r.slots[cmd.slot];
   if (!s.used || s.released || s.generation != cmd.generation) return nullptr;
   return &s;
+}
+
+stack::Errno ShimServer::check_bind(RegionState& r, std::uint32_t c, const shim::Command& cmd,
+                                    std::uint32_t* uid) {
+  const bool privileged = cmd.port != 0 && cmd.port < unprivileged_port_start_;
+  if (!privileged && cmd.b == 0) return 0;  // the common case reads nothing
+  const std::optional<Credentials> cred = read_credentials(r.region->proc_fd(c));
+  // Linux's inet_bind: `if (snum && inet_port_requires_bind_service(net, snum) &&
+  // !ns_capable(net->user_ns, CAP_NET_BIND_SERVICE)) return -EACCES;` before it looks
+  // at who holds the port. A process that is gone is refused.
+  if (!cred || (privileged && !cred->has(kCapNetBindService))) {
+    ++counters_.binds_refused;
+    return EACCES;
+  }
+  *uid = cred->fsuid;  // a new socket's sk_uid is the creator's fsuid
+  return 0;
 }
 
 void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& cmd, Instant now) {
@@ -64,12 +82,32 @@ void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& c
       reply(r, c, rep);
       return;
     }
-    auto id = engine_.socket();
-    stack::Errno err = id ? 0 : id.err();
+    // The owner engine judged the bind and recorded the socket's uid; a share takes
+    // that record (the process may have dropped privileges since, as nginx's workers
+    // do, and Linux does not judge listen() again). Without one that matches (an app
+    // that skipped bind, or asks for SO_REUSEPORT where it bound without: it would
+    // otherwise join a group under a uid nobody read), the share is judged as a bind
+    // of the calling process.
+    std::uint32_t uid = 0;
+    stack::Errno err = 0;
+    if (auto granted = r.region->granted(cmd.slot, cmd.generation, cmd.port, cmd.b != 0)) {
+      uid = *granted;
+    } else {
+      err = check_bind(r, c, cmd, &uid);
+    }
+    std::optional<stack::engine::SocketId> id;
+    if (err == 0) {
+      if (auto made = engine_.socket()) {
+        id = *made;
+      } else {
+        err = made.err();
+      }
+    }
     if (err == 0 && (cmd.a != 0 || cmd.b != 0)) {
       auto opts = engine_.options(*id);
       opts->reuse_addr = cmd.a != 0;
       opts->reuse_port = cmd.b != 0;
+      opts->uid = uid;
       err = engine_.set_options(*id, *opts, now);
     }
     if (err == 0) err = engine_.bind(*id, ep);
@@ -113,11 +151,13 @@ void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& c
   const std::uint32_t s = cmd.slot;
   switch (cmd.op) {
     case shim::Op::kBind: {
-      stack::Errno err = 0;
-      if (cmd.a != 0 || cmd.b != 0) {
+      std::uint32_t uid = 0;
+      stack::Errno err = check_bind(r, c, cmd, &uid);
+      if (err == 0 && (cmd.a != 0 || cmd.b != 0)) {
         auto opts = engine_.options(slot->id);
         opts->reuse_addr = cmd.a != 0;
         opts->reuse_port = cmd.b != 0;
+        opts->uid = uid;
         err = engine_.set_options(slot->id, *opts, now);
       }
       if (err == 0) err = engine_.bind(slot->id, ep);
@@ -125,6 +165,7 @@ void ShimServer::execute(RegionState& r, std::uint32_t c, const shim::Command& c
       if (auto name = engine_.getsockname(slot->id)) {
         rep.ip = name->addr.value;
         rep.port = name->port;
+        if (err == 0) r.region->grant(s, cmd.generation, name->port, cmd.b != 0, uid);
       }
       break;
     }

@@ -24,8 +24,10 @@ std::uint64_t bit(std::uint32_t c) { return std::uint64_t{1} << c; }
 
 }  // namespace
 
-ShimServer::ShimServer(stack::engine::Engine& engine, std::uint32_t engine_index, OtherEvents other)
-    : engine_(engine), e_(engine_index), other_(std::move(other)), events_(kEventBatch),
+ShimServer::ShimServer(stack::engine::Engine& engine, std::uint32_t engine_index, OtherEvents other,
+                       std::uint32_t unprivileged_port_start)
+    : engine_(engine), e_(engine_index), unprivileged_port_start_(unprivileged_port_start),
+      other_(std::move(other)), events_(kEventBatch),
       scratch_(kScratch), commands_(kCommandBurst) {}
 
 ShimServer::~ShimServer() = default;

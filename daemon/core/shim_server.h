@@ -2,7 +2,8 @@
 // executes the commands apps queued for this engine, turns the engine's readiness
 // events into stream transfers (engine buffers <-> the socket's shared byte streams)
 // and app events, and wakes the apps that sleep. Pure: no DPDK, no threads; the only
-// syscall is the eventfd write that wakes a sleeping app.
+// syscalls are the eventfd write that wakes a sleeping app and, at a privileged bind,
+// reading the caller's credentials from /proc (credentials.h).
 //
 // Trust: everything read from a region is untrusted. Slot numbers are bounds-checked
 // and matched against the generation the daemon keeps privately; ring and stream
@@ -58,6 +59,8 @@ struct ShimCounters {
   std::uint64_t open_slots = 0;        // gauge: slots handed out and not given back
   std::uint64_t accepts_home = 0;      // accepted by a thread whose CPU this engine serves
   std::uint64_t accepts_remote = 0;    // taken by a thread of another core (no one idle here)
+  std::uint64_t binds_refused = 0;     // EACCES: a low port without CAP_NET_BIND_SERVICE,
+                                       // or a process whose credentials could not be read
 
   template <class Fn>
   void for_each(Fn&& fn) const {
@@ -78,6 +81,7 @@ struct ShimCounters {
     fn("shim_open_slots", open_slots);
     fn("shim_accepts_home", accepts_home);
     fn("shim_accepts_remote", accepts_remote);
+    fn("shim_binds_refused", binds_refused);
   }
 };
 
@@ -89,7 +93,10 @@ class ShimServer {
   // Events of sockets the shim does not own (utcpd's diagnostic services) go to `other`.
   using OtherEvents = std::function<void(const stack::engine::SocketEvent&)>;
 
-  ShimServer(stack::engine::Engine& engine, std::uint32_t engine_index, OtherEvents other);
+  // Binds below `unprivileged_port_start` need CAP_NET_BIND_SERVICE (Linux's
+  // net.ipv4.ip_unprivileged_port_start, as utcpd's namespace has it).
+  ShimServer(stack::engine::Engine& engine, std::uint32_t engine_index, OtherEvents other,
+             std::uint32_t unprivileged_port_start = 1024);
   ~ShimServer();
   ShimServer(const ShimServer&) = delete;
   ShimServer& operator=(const ShimServer&) = delete;
@@ -176,8 +183,14 @@ class ShimServer {
                   stack::Instant now);
   void get_option(RegionState& r, Slot& slot, const shim::Command& cmd, shim::Reply& rep);
 
+  // bind's permission checks (credentials.h): EACCES below the unprivileged ports
+  // without CAP_NET_BIND_SERVICE; a SO_REUSEPORT socket takes the process's uid.
+  stack::Errno check_bind(RegionState& r, std::uint32_t c, const shim::Command& cmd,
+                          std::uint32_t* uid);
+
   stack::engine::Engine& engine_;
   const std::uint32_t e_;
+  const std::uint32_t unprivileged_port_start_;
   OtherEvents other_;
   std::vector<std::unique_ptr<RegionState>> regions_;
   // Engine socket (SocketId::raw) -> its region and slot.

@@ -184,7 +184,7 @@ std::optional<std::uint32_t> Engine::new_connection_slot(const wire::FourTuple& 
   s.in_flow_table = true;
   // A child shares its port the way its listener does (Linux clones sk_reuseport).
   s.port_ref = connection_ref(has_reuse_port(listener.port_ref));
-  ports_.add(tuple.local.port, s.port_ref);
+  ports_.add(tuple.local.port, s.port_ref, s.options.uid);
   return index;
 }
 

@@ -34,12 +34,12 @@ Errno Engine::bind(SocketId id, wire::Endpoint local) {
     s->local.addr = local.addr;
     return autobind(id.index);
   }
-  if (!ports_.can_bind(local.port, s->options.reuse_addr, s->options.reuse_port)) {
+  if (!ports_.can_bind(local.port, s->options.reuse_addr, s->options.reuse_port, s->options.uid)) {
     return EADDRINUSE;
   }
   s->local = local;
   s->port_ref = bind_ref(s->options.reuse_addr, s->options.reuse_port);
-  ports_.add(local.port, s->port_ref);
+  ports_.add(local.port, s->port_ref, s->options.uid);
   return 0;
 }
 
@@ -52,7 +52,7 @@ Errno Engine::autobind(std::uint32_t index) {
       next_bind_port_ += i + 1;
       s.local.port = port;
       s.port_ref = bind_ref(s.options.reuse_addr, s.options.reuse_port);
-      ports_.add(port, s.port_ref);
+      ports_.add(port, s.port_ref, s.options.uid);
       return 0;
     }
   }
@@ -86,7 +86,7 @@ Errno Engine::listen(SocketId id, int backlog) {
   }
   // SO_REUSEPORT as latched by bind: the group must agree with the port's counts.
   const bool reuse_port = has_reuse_port(s->port_ref);
-  if (!ports_.can_listen(s->local.port, reuse_port)) {
+  if (!ports_.can_listen(s->local.port, reuse_port, s->options.uid)) {
     return EADDRINUSE;
   }
   s->kind = SocketKind::kListener;
@@ -208,7 +208,7 @@ Errno Engine::connect(SocketId id, wire::Endpoint remote, Instant now) {
   }
   release_port(*s);
   s->port_ref = connection_ref(s->options.reuse_port);
-  ports_.add(*port, s->port_ref);
+  ports_.add(*port, s->port_ref, s->options.uid);
   s->local = tuple.local;
   s->remote = remote;
   s->in_flow_table = true;

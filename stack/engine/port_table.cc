@@ -25,9 +25,16 @@ bool has_reuse_port(PortRef ref) {
 
 PortTable::PortTable() : ports_(65536) {}
 
-bool PortTable::can_bind(std::uint16_t port, bool reuse_addr, bool reuse_port) const {
+bool PortTable::can_bind(std::uint16_t port, bool reuse_addr, bool reuse_port,
+                         std::uint32_t uid) const {
   const Use& u = ports_[port];
   if (reuse_port) {
+    // Linux lets a holder of another uid pass by SO_REUSEADDR alone when both set it
+    // and it is not listening; this table keeps one uid per port's SO_REUSEPORT
+    // holders, so it refuses that mix too (stricter, never looser).
+    if (!same_owner(u, uid)) {
+      return false;
+    }
     // A plain listener fails both tests (listening, no SO_REUSEPORT). With
     // SO_REUSEADDR, only holders bound with neither option remain in the way (a
     // group member is no obstacle: it set SO_REUSEPORT); without it, any holder
@@ -56,7 +63,7 @@ bool PortTable::connectable(std::uint16_t port) const {
   return u.listener == kNoIndex && !u.grouped && u.exclusive == 0 && u.reuse == 0;
 }
 
-void PortTable::add(std::uint16_t port, PortRef ref) {
+void PortTable::add(std::uint16_t port, PortRef ref, std::uint32_t uid) {
   Use& u = ports_[port];
   switch (ref) {
     case PortRef::kNone: return;
@@ -69,6 +76,8 @@ void PortTable::add(std::uint16_t port, PortRef ref) {
   }
   if (!has_reuse_port(ref)) {
     ++u.no_reuseport;
+  } else if (u.reuseport++ == 0) {
+    u.reuseport_uid = uid;
   }
 }
 
@@ -85,17 +94,19 @@ void PortTable::remove(std::uint16_t port, PortRef ref) {
   }
   if (!has_reuse_port(ref)) {
     --u.no_reuseport;
+  } else {
+    --u.reuseport;
   }
 }
 
-bool PortTable::can_listen(std::uint16_t port, bool reuse_port) const {
+bool PortTable::can_listen(std::uint16_t port, bool reuse_port, std::uint32_t uid) const {
   // The other holders passed the bind check against this socket already; what
   // changed since is who listens, and a listener only shares by SO_REUSEPORT.
   const Use& u = ports_[port];
   if (u.listener != kNoIndex) {
     return false;
   }
-  return !u.grouped || reuse_port;
+  return !u.grouped || (reuse_port && same_owner(u, uid));
 }
 
 void PortTable::add_listener(std::uint16_t port, std::uint32_t index, bool reuse_port) {

@@ -1,8 +1,11 @@
 // PortTable: who uses each local TCP port, for bind() (EADDRINUSE), ephemeral ports
 // (RFC 6056) and listener lookup. Linux's inet_bind_conflict on one address, per holder:
 // no conflict if both set SO_REUSEADDR and the holder is not listening, or if both set
-// SO_REUSEPORT. Listeners on a port are one plain listener or one SO_REUSEPORT group.
-// Invariant: counts equal the references live sockets hold.
+// SO_REUSEPORT and have the same uid (Linux's sk_uid; net/ipv4/inet_connection_sock.c,
+// inet_bind_conflict: `uid_eq(sk_uid, sock_i_uid(sk2))`). Listeners on a port are one
+// plain listener or one SO_REUSEPORT group, of one uid.
+// Invariant: counts equal the references live sockets hold; every SO_REUSEPORT
+// reference on a port has the port's reuseport_uid.
 #pragma once
 
 #include <cstdint>
@@ -33,20 +36,21 @@ class PortTable {
  public:
   PortTable();
 
-  // bind() to a port: may a socket with these options take it?
-  bool can_bind(std::uint16_t port, bool reuse_addr, bool reuse_port = false) const;
+  // bind() to a port: may a socket with these options (and uid) take it?
+  bool can_bind(std::uint16_t port, bool reuse_addr, bool reuse_port = false,
+                std::uint32_t uid = 0) const;
   // bind() to port 0 / listen() without bind: a port nobody uses at all.
   bool unused(std::uint16_t port) const;
   // connect() without bind: a port no bound socket or listener holds (connections
   // may share it as long as their four-tuples differ; the caller checks that).
   bool connectable(std::uint16_t port) const;
 
-  void add(std::uint16_t port, PortRef ref);
+  void add(std::uint16_t port, PortRef ref, std::uint32_t uid = 0);
   void remove(std::uint16_t port, PortRef ref);
 
   // listen(): a plain listener excludes every other; a SO_REUSEPORT one may only
   // join a group (Linux re-runs the bind check with the holder listening).
-  bool can_listen(std::uint16_t port, bool reuse_port) const;
+  bool can_listen(std::uint16_t port, bool reuse_port, std::uint32_t uid = 0) const;
   void add_listener(std::uint16_t port, std::uint32_t index, bool reuse_port);
   void remove_listener(std::uint16_t port, std::uint32_t index);
 
@@ -67,7 +71,13 @@ class PortTable {
     std::uint16_t reuse = 0;            // bound with SO_REUSEADDR
     std::uint16_t exclusive_no_reuseport = 0;  // bound with neither option
     bool grouped = false;               // groups_ holds this port's SO_REUSEPORT listeners
+    std::uint32_t reuseport = 0;        // references with SO_REUSEPORT (listeners included)
+    std::uint32_t reuseport_uid = 0;    // their uid (meaningful while reuseport > 0)
   };
+  // A SO_REUSEPORT socket of `uid` may share with the port's SO_REUSEPORT holders.
+  bool same_owner(const Use& u, std::uint32_t uid) const {
+    return u.reuseport == 0 || u.reuseport_uid == uid;
+  }
 
   std::vector<Use> ports_;  // 65536 entries: one per port
   // Only ports with a group have an entry: listen() may allocate, a SYN only looks up.

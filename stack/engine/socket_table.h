@@ -35,6 +35,9 @@ struct SocketOptions {
   tcp::SocketOptions tcp;
   bool reuse_addr = false;  // SO_REUSEADDR: bind next to connections (TIME-WAIT)
   bool reuse_port = false;  // SO_REUSEPORT: share the port, listeners as one group
+  // The owner's uid (Linux's sk_uid): a SO_REUSEPORT port is shared only among sockets
+  // of one uid. Set by the daemon from the kernel's word, never by the app.
+  std::uint32_t uid = 0;
 };
 
 enum class SocketKind : std::uint8_t {

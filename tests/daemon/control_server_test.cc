@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "daemon/core/control_server.h"
+#include "daemon/core/credentials.h"
 #include "daemon/core/mailbox.h"
 #include "shim/control.h"
 #include "shim/protocol.h"
@@ -285,6 +286,10 @@ TEST_CASE("control: attach answers with the memfd, a doorbell per engine and the
     REQUIRE(region);
     CHECK(region->inode() == inode_of(memfd));
     CHECK(region->wake_fd(0) >= 0);
+    // The process's /proc directory, from which engines read its credentials: this one.
+    const auto cred = read_credentials(region->proc_fd(0));
+    REQUIRE(cred);
+    CHECK(cred->euid == ::geteuid());
   }
   // The doorbells passed are the engines' own, in engine order.
   for (std::size_t e = 0; e < kEngines; ++e) {
@@ -390,6 +395,7 @@ TEST_CASE("control: a closed connection posts kChannelGone, and its channel is r
   CHECK(rig.server().counters().processes_gone == 1);
   CHECK(region->channel_pending(0).load() == kEngines);
   CHECK(region->wake_fd(0) >= 0);  // an engine may still write it
+  CHECK(region->proc_fd(0) >= 0);  // or read the credentials of a command already queued
 
   Client third = rig.attach(second.fds[0].get());
   CHECK(third.answer.channel == 2);
@@ -403,6 +409,7 @@ TEST_CASE("control: a closed connection posts kChannelGone, and its channel is r
   region->channel_pending(0).fetch_sub(1);  // engine 1 too
   rig.serve(3);
   CHECK(region->wake_fd(0) == -1);
+  CHECK(region->proc_fd(0) == -1);
   Client fifth = rig.attach(second.fds[0].get());
   CHECK(fifth.answer.channel == 0);
   CHECK(rig.server().counters().families == 1);

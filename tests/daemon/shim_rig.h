@@ -5,6 +5,7 @@
 #pragma once
 
 #include <catch2/catch.hpp>
+#include <fcntl.h>
 
 #include <algorithm>
 #include <atomic>
@@ -183,7 +184,9 @@ class Rig {
     mail_.post({kind, region_, channel, s.slot, s.generation});
   }
   // kChannelUp as the control thread posts it, delivered by one round.
+  // The channel's process is this one (its credentials read from /proc/self).
   void channel_up(std::uint32_t c) {
+    region_->set_proc_fd(c, ::open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC));
     mail(EngineMsg::Kind::kChannelUp, c);
     round();
   }

@@ -202,6 +202,55 @@ TEST_CASE("reuseport: port table: a holder without SO_REUSEPORT must pass SO_REU
   CHECK(p.unused(81));
 }
 
+TEST_CASE("reuseport: port table: a group is one uid's (Linux's sk_uid)",
+          "[engine][reuseport][port_table][uid]") {
+  constexpr std::uint32_t kRoot = 0, kNobody = 65534;
+  PortTable p;
+  p.add(80, bind_ref(false, true), kRoot);
+  CHECK(p.can_bind(80, false, true, kRoot));
+  CHECK_FALSE(p.can_bind(80, false, true, kNobody));
+  CHECK_FALSE(p.can_bind(80, true, true, kNobody));  // SO_REUSEADDR does not help either
+  p.add_listener(80, 1, true);
+  CHECK(p.can_listen(80, true, kRoot));
+  CHECK_FALSE(p.can_listen(80, true, kNobody));
+  // The uid belongs to the port's SO_REUSEPORT holders: once they are gone, another
+  // uid may start a group of its own.
+  p.remove_listener(80, 1);
+  p.remove(80, bind_ref(false, true));
+  CHECK(p.unused(80));
+  p.add(80, bind_ref(false, true), kNobody);
+  CHECK(p.can_bind(80, false, true, kNobody));
+  CHECK_FALSE(p.can_bind(80, false, true, kRoot));
+  p.remove(80, bind_ref(false, true));
+
+  // SO_REUSEADDR alone never looks at uids (inet_bind_conflict has no uid test there).
+  p.add(81, bind_ref(true, false), kRoot);
+  CHECK(p.can_bind(81, true, false, kNobody));
+  p.remove(81, bind_ref(true, false));
+}
+
+TEST_CASE("reuseport: a socket of another uid cannot join a group; the same uid can",
+          "[engine][reuseport][uid]") {
+  Sim sim;
+  Engine& e = sim.b();
+  const Instant now = sim.now();
+  const auto with_uid = [&](std::uint32_t uid) {
+    const SocketId s = socket_with(e, false, true, now);
+    SocketOptions o = e.options(s).value();
+    o.uid = uid;
+    REQUIRE(e.set_options(s, o, now) == 0);
+    return s;
+  };
+  const SocketId root = with_uid(0);
+  REQUIRE(e.bind(root, {wire::Ipv4Addr{}, kPort}) == 0);
+  REQUIRE(e.listen(root, 16) == 0);
+  CHECK(e.bind(with_uid(65534), {wire::Ipv4Addr{}, kPort}) == EADDRINUSE);
+  const SocketId again = with_uid(0);
+  CHECK(e.bind(again, {wire::Ipv4Addr{}, kPort}) == 0);
+  CHECK(e.listen(again, 16) == 0);
+  CHECK(e.counters().listeners == 2);
+}
+
 TEST_CASE("reuseport: two SO_REUSEPORT sockets bind and listen on one port",
           "[engine][reuseport]") {
   Sim sim;
