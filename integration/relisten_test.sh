@@ -5,7 +5,8 @@
 # while client.c (on the kernel) connects, sends and reads the answer in a loop,
 # counting connects refused and connections reset because their listener closed. The
 # same server runs on the kernel (behind a veth pair, its own namespace) and under
-# libutcp.so (behind the tap wire), alternating kernel, utcp, utcp, kernel. From both
+# libutcp.so (behind the tap wire): kernel, utcp with close(), close_range() and dup2()
+# over the listener, kernel. From both
 # programs' timestamps (relisten/windows.py): no connection may be established on a
 # listener after its close() returned (the kernel's close is synchronous; utcp's was
 # not). Failed connects per served test are printed and bounded. Rules: TESTBED.md.
@@ -62,20 +63,21 @@ ip -n "$NS_K" link set rl-s up
 start_utcpd_tap "$NS" "relisten-$$" "$WORK" --control "$WORK/utcpd.sock" || exit 1
 OUT=$WORK/utcpd.out
 
-# run SIDE: one server run and the client against it; appends "SIDE ok refused reset
-# other" to $WORK/results.
+# run SIDE [HOW]: one server run (its listener closed by HOW: close, close_range, dup2)
+# and the client against it; appends "SIDE ok refused reset other late" to
+# $WORK/results.
 RUNS=0
 run() {
-  local side=$1 ns ip out
+  local side=$1 how=${2:-close} ns ip out
   RUNS=$((RUNS + 1))
   out=$WORK/server-$RUNS-$side
   if [ "$side" = kernel ]; then
     ns=$NS_K; ip=$VETH_S
-    ip netns exec "$ns" "$WORK/server" "$ip" "$PORT" "$SECONDS_RUN" "$out.log" >"$out.out" 2>"$out.err" &
+    ip netns exec "$ns" "$WORK/server" "$ip" "$PORT" "$SECONDS_RUN" "$out.log" "$how" >"$out.out" 2>"$out.err" &
   else
     ns=$NS; ip=$UTCP_IP
     ip netns exec "$ns" env "UTCP_CONTROL=$WORK/utcpd.sock" "LD_PRELOAD=$LIB" \
-      "$WORK/server" "$ip" "$PORT" "$SECONDS_RUN" "$out.log" >"$out.out" 2>"$out.err" &
+      "$WORK/server" "$ip" "$PORT" "$SECONDS_RUN" "$out.log" "$how" >"$out.out" 2>"$out.err" &
   fi
   SERVER=$!
   for _ in $(seq 100); do grep -q '^ready' "$out.out" 2>/dev/null && break; sleep 0.05; done
@@ -90,13 +92,21 @@ run() {
   [ -n "$line" ] || { fail "$side: the client reported nothing: $(cat "$WORK/client.out")"; return 1; }
   local late
   late=$(/usr/bin/python3 "$SRC/integration/relisten/windows.py" "$out.log" "$out.client" | sed 's/late=\([0-9]*\).*/\1/')
-  log "$side: $line, established after the listener's close() returned: ${late:-?}"
+  log "$side ($how): $line, established after the listener's close returned: ${late:-?}"
+  LATE_BY_RUN+=("$side/$how=${late:-?}")
   echo "$side $line late=${late:-0}" | sed 's/[a-z]*=//g' >>"$WORK/results"
 }
 
 utcpd_snapshot "$OUT"
 passive0=$(utcpd_counter "$OUT" tcp_passive_opens)
-for side in kernel utcp utcp kernel; do run "$side"; done
+LATE_BY_RUN=()
+# The utcp runs close their listener each way the program can: close(), close_range()
+# (closefrom's path) and dup2() over it; each must take effect before it returns.
+run kernel
+run utcp close
+run utcp close_range
+run utcp dup2
+run kernel
 utcpd_snapshot "$OUT"
 passive=$(( $(utcpd_counter "$OUT" tcp_passive_opens) - passive0 ))
 
@@ -115,8 +125,12 @@ for side in kernel utcp; do
 done
 [ "$u_ok" -gt 0 ] && [ "$k_ok" -gt 0 ] || fail "a side served nothing"
 # A few may land within scheduling noise of the slack; the async close gave hundreds.
-[ "$u_late" -le $((k_late + 5)) ] ||
-  fail "$u_late connections were established on a listener whose close() had returned (kernel: $k_late)"
+for r in "${LATE_BY_RUN[@]}"; do
+  case $r in utcp/*)
+    [ "${r#*=}" != "?" ] && [ "${r#*=}" -le $((k_late + 5)) ] ||
+      fail "$r connections were established on a listener whose close had returned (kernel: $k_late)" ;;
+  esac
+done
 # The gap between two listeners is socket+bind+listen, three round trips to the engine
 # today against the kernel's ~10 us (docs/supported.md; issue 16 removes them): bounded
 # here so it does not grow, not yet equal.

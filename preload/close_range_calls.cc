@@ -48,12 +48,11 @@ std::vector<int> keep_list(unsigned first, unsigned last,
     if (!inside(fd)) survivors.insert(s.get());
   }
   for (const auto& [fd, s] : table) {
-    if (s->kernel_half < 0) continue;
-    if (survivors.count(s.get()) != 0) {
-      keep.push_back(s->kernel_half);
-    } else if (std::find(dying->begin(), dying->end(), s) == dying->end()) {
+    // A kernel half stays out of the gaps: a surviving socket keeps it, a dying one
+    // closes it with the socket (closed_last_here).
+    if (s->kernel_half >= 0) keep.push_back(s->kernel_half);
+    if (survivors.count(s.get()) == 0 && std::find(dying->begin(), dying->end(), s) == dying->end()) {
       dying->push_back(s);
-      keep.push_back(s->kernel_half);  // closed below, once the socket is forgotten
     }
   }
   std::sort(keep.begin(), keep.end());
@@ -86,11 +85,7 @@ void forget_range(unsigned first, unsigned last, const std::vector<USocketPtr>& 
       epoll_close_instance(fd);
     }
   }
-  for (const USocketPtr& s : dying) {
-    std::lock_guard<std::mutex> guard(s->mu);
-    if (s->kernel_half >= 0) real().close(s->kernel_half);
-    s->kernel_half = -1;
-  }
+  for (const USocketPtr& s : dying) closed_last_here(*s);
 }
 
 int do_close_range(unsigned first, unsigned last, int flags) {

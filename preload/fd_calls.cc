@@ -20,10 +20,19 @@ namespace {
 
 namespace st = utcp::shim::state;
 
-// Before newfd is replaced by dup2/dup3: it stops being ours (the kernel closes it).
-void forget_fd(int fd) {
-  if (fd_table::get(fd)) fd_table::clear(fd);
+// Before fd is closed or replaced by dup2/dup3: it stops being ours. Returns the socket
+// it named, if any, for closed_last_here once the kernel has closed it.
+USocketPtr forget_fd(int fd) {
+  USocketPtr s = fd_table::get(fd);
+  if (s) fd_table::clear(fd);
   epoll_forget_fd(fd);
+  return s;
+}
+
+// After the kernel closed fd (rc: its answer): the socket's last fd here goes with it.
+int settle_closed(int rc, const USocketPtr& s) {
+  if (rc >= 0 && s && s.use_count() == 1) closed_last_here(*s);
+  return rc;
 }
 
 int after_dup(int oldfd, int newfd) {
@@ -60,25 +69,9 @@ int close(int fd) {
   // One of the library's own fds: not open as far as the program knows (a program that
   // closes "every fd" in a loop must not cut the library off).
   if (private_fds::contains(fd)) return fail(EBADF);
-  USocketPtr s = fd_table::get(fd);
-  forget_fd(fd);
+  USocketPtr s = forget_fd(fd);
   epoll_close_instance(fd);
-  const int rc = real().close(fd);
-  // The last fd of this socket in this process: its hidden kernel half goes too (other
-  // processes that share the listener hold their own copies of it).
-  const bool last_here = s && s.use_count() == 1;
-  if (rc == 0 && last_here && s->kernel_half >= 0) {
-    real().close(s->kernel_half);
-    s->kernel_half = -1;
-  }
-  // The kernel's close of a listener takes effect before close() returns: a SYN after it
-  // is refused and what was queued is reset. utcpd learns of the close from the
-  // placeholder's hang-up; waiting for it to be handled keeps the window as narrow as
-  // the kernel's (a server that closes and listens again, as iperf3 does per test).
-  if (rc == 0 && last_here && s->mode == USocket::Mode::kUtcp && s->listening) {
-    if (Client* c = Client::current()) (void)c->sync_releases();
-  }
-  return rc;
+  return settle_closed(real().close(fd), s);
 }
 
 int dup(int fd) { return after_dup(fd, real().dup(fd)); }
@@ -87,8 +80,8 @@ int dup2(int oldfd, int newfd) {
   if (oldfd == newfd) return real().dup2(oldfd, newfd);
   if (fcntl(oldfd, F_GETFD) < 0) return -1;  // EBADF before newfd is touched
   if (!private_fds::make_room(newfd)) return -1;
-  forget_fd(newfd);
-  return after_dup(oldfd, real().dup2(oldfd, newfd));
+  USocketPtr replaced = forget_fd(newfd);
+  return settle_closed(after_dup(oldfd, real().dup2(oldfd, newfd)), replaced);
 }
 
 int dup3(int oldfd, int newfd, int flags) {
@@ -96,8 +89,8 @@ int dup3(int oldfd, int newfd, int flags) {
   if ((flags & ~O_CLOEXEC) != 0) return fail(EINVAL);
   if (real().fcntl(oldfd, F_GETFD) < 0) return -1;
   if (!private_fds::make_room(newfd)) return -1;
-  forget_fd(newfd);
-  return after_dup(oldfd, real().dup3(oldfd, newfd, flags));
+  USocketPtr replaced = forget_fd(newfd);
+  return settle_closed(after_dup(oldfd, real().dup3(oldfd, newfd, flags)), replaced);
 }
 
 int fcntl(int fd, int cmd, ...) {

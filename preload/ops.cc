@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "preload/epoll_set.h"
 #include "preload/option_values.h"
@@ -258,6 +259,20 @@ shim::Reply call_owner(Client& c, USocket& s, shim::Command cmd) {
   cmd.slot = s.slot;
   cmd.generation = s.generation;
   return c.call(s.owner, cmd);
+}
+
+void closed_last_here(USocket& s) {
+  int kernel_half;
+  bool listener;
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    kernel_half = std::exchange(s.kernel_half, -1);
+    listener = s.mode == USocket::Mode::kUtcp && s.listening;
+  }
+  if (kernel_half >= 0) real().close(kernel_half);
+  if (listener) {
+    if (Client* c = Client::current()) (void)c->sync_releases();
+  }
 }
 
 void raise_sigpipe() { ::raise(SIGPIPE); }

@@ -59,6 +59,13 @@ void watch_if_inherited(USocket& s, Client& c);
 // `all_engines`). Returns the owner's reply.
 shim::Reply call_owner(Client& c, USocket& s, shim::Command cmd);
 
+// The kernel closed the last fd of s in this process (close, close_range, dup2/dup3
+// over it): its hidden kernel half goes too (other processes sharing a listener hold
+// their own copies), and a listener's close takes effect before the call returns, as
+// the kernel's does (a SYN after it is refused, what was queued is reset): utcpd learns
+// of it from the placeholder's hang-up, so this waits until its engines have acted.
+void closed_last_here(USocket& s);
+
 // SIGPIPE as the kernel raises it on a write to a closed connection.
 void raise_sigpipe();
 

@@ -6,7 +6,9 @@
  * returns, as the kernel's does). With LOG, it writes "listen NS" after each listen()
  * and "closed NS" after each close() of a listener returned (CLOCK_MONOTONIC, shared
  * with the client on this machine), for relisten_windows.py.
- * Usage: server IP PORT SECONDS [LOG] */
+ * HOW says how the listener goes: close (default), close_range (close_range(l, l, 0), as
+ * closefrom does), or dup2 (/dev/null dup2'ed over it, then closed).
+ * Usage: server IP PORT SECONDS [LOG [HOW]] */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,11 +34,12 @@ static double now_s(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4 && argc != 5) {
-    fprintf(stderr, "usage: server IP PORT SECONDS [LOG]\n");
+  if (argc < 4 || argc > 6) {
+    fprintf(stderr, "usage: server IP PORT SECONDS [LOG [HOW]]\n");
     return 2;
   }
-  FILE *log = argc == 5 ? fopen(argv[4], "w") : NULL;
+  FILE *log = argc >= 5 ? fopen(argv[4], "w") : NULL;
+  const char *how = argc == 6 ? argv[5] : "close";
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[2]))};
   if (inet_pton(AF_INET, argv[1], &a.sin_addr) != 1) return 2;
   const double end = now_s() + atof(argv[3]);
@@ -65,7 +69,16 @@ int main(int argc, char **argv) {
       if (read(c, buf, sizeof buf) > 0 && write(c, "ok", 2) == 2) ++tests;
       close(c);
     }
-    close(l);
+    if (strcmp(how, "close_range") == 0) {
+      close_range((unsigned)l, (unsigned)l, 0);  /* glibc's, which libutcp.so interposes */
+    } else if (strcmp(how, "dup2") == 0) {
+      const int nul = open("/dev/null", O_RDONLY);
+      dup2(nul, l);
+      close(l);
+      close(nul);
+    } else {
+      close(l);
+    }
     if (log) fprintf(log, "closed %lld\n", now_ns());
   }
   if (log) fclose(log);
